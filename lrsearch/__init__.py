@@ -1,0 +1,1 @@
+"""lrsearch: hyperparameter search for learning-rate schedules."""

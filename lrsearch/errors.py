@@ -1,0 +1,25 @@
+"""One exception tree for lrsearch.
+
+Every error a user can cause derives from :class:`LRSearchError`, so entry points (the CLI, the
+HTTP service) translate exactly one type into an exit code or a 4xx response. Errors about bad
+input also derive from :class:`ValueError`, so library users can catch them the usual way.
+"""
+
+from __future__ import annotations
+
+
+class LRSearchError(Exception):
+    """Base of every error lrsearch raises on purpose."""
+
+
+class InvalidInputError(LRSearchError, ValueError):
+    """Input that fails validation. The message names the field, the value and the reason."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.reason = message
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class ScheduleError(InvalidInputError):
+    """A schedule specification that is invalid: unknown family, bad parameter, bad range."""

@@ -1,0 +1,149 @@
+"""Families that rise again: cosine_restarts (SGDR), cyclic (CLR) and one_cycle."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from lrsearch.schedules.params import (
+    Param,
+    ParamValue,
+    final_ratio,
+    fraction,
+    get_float,
+    get_str,
+)
+from lrsearch.schedules.registry import Family, FloatArray, IntArray, budget_steps, register
+
+
+def cosine_restarts(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
+    """SGDR: cosine periods restarting at the peak, each ``period_mult`` times longer.
+
+    The first period is ``P = budget_steps(first_period, T)`` steps; restart ``i`` peaks at
+    ``peak_mult ** i`` and every period decays to ``final_ratio``. torch
+    ``CosineAnnealingWarmRestarts(T_0=P, T_mult=period_mult, eta_min=lr * final_ratio)`` is
+    ``peak_mult = 1`` with an integer ``period_mult``; Keras ``CosineDecayRestarts(
+    first_decay_steps=P, t_mul=period_mult, m_mul=peak_mult, alpha=final_ratio)`` is all of it.
+    """
+    first = float(budget_steps(get_float(p, "first_period"), T))
+    mult, final = get_float(p, "period_mult"), get_float(p, "final_ratio")
+    restart, start = _restart_index(s.astype(np.float64), first, mult)
+    progress = (s - start) / (first * np.power(mult, restart))
+    peak = np.power(get_float(p, "peak_mult"), restart)
+    return final + (1.0 - final) * peak * 0.5 * (1.0 + np.cos(np.pi * progress))
+
+
+def _restart_index(s: FloatArray, first: float, mult: float) -> tuple[FloatArray, FloatArray]:
+    """Index of the period holding each step, and the step where that period starts.
+
+    Closed form through a logarithm, then corrected by one where rounding put a step that lies
+    exactly on a restart into the wrong period.
+    """
+    if mult == 1.0:
+        restart = np.floor(s / first)
+        return restart, restart * first
+
+    def start_of(i: FloatArray) -> FloatArray:
+        return first * (np.power(mult, i) - 1.0) / (mult - 1.0)
+
+    restart = np.floor(np.log1p(s / first * (mult - 1.0)) / math.log(mult))
+    restart = np.where(start_of(restart) > s, restart - 1.0, restart)
+    restart = np.where(start_of(restart + 1.0) <= s, restart + 1.0, restart)
+    return restart, start_of(restart)
+
+
+def cyclic(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
+    """Cyclical LR between ``min_ratio`` and the peak (Smith, 2017).
+
+    A cycle lasts ``C = budget_steps(cycle, T)`` steps (at least 2), ``U =
+    budget_steps(up_fraction, C)`` of them rising. ``mode`` scales the amplitude: constant
+    (``triangular``), halved every cycle (``triangular2``) or decayed per step so that it ends at
+    ``decay_ratio`` of its start (``exp_range``). torch ``CyclicLR(base_lr=lr * min_ratio,
+    max_lr=lr, step_size_up=U, step_size_down=C - U, mode, gamma=decay_ratio ** (1 / T))``.
+    """
+    length = max(2, budget_steps(get_float(p, "cycle"), T))
+    up = min(length - 1, max(1, budget_steps(get_float(p, "up_fraction"), length)))
+    ratio = up / length
+    cycle = np.floor(1.0 + s / length)
+    x = 1.0 + s / length - cycle
+    height = np.where(x <= ratio, x / ratio, (x - 1.0) / (ratio - 1.0))
+    mode = get_str(p, "mode")
+    if mode == "triangular2":
+        height = height / np.power(2.0, cycle - 1.0)
+    elif mode == "exp_range":
+        height = height * np.power(get_float(p, "decay_ratio"), s / T)
+    low = get_float(p, "min_ratio")
+    return low + (1.0 - low) * height
+
+
+def one_cycle(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
+    """1cycle (Smith & Topin): rise from ``start_ratio`` to the peak, then anneal to
+    ``final_ratio``; with ``three_phase`` the peak first anneals back to ``start_ratio``.
+
+    torch ``OneCycleLR(max_lr=lr, total_steps=T, pct_start, anneal_strategy,
+    div_factor=1 / start_ratio, final_div_factor=start_ratio / final_ratio, three_phase)``,
+    with its conventions: phase ends at the (fractional) steps ``pct_start * T - 1`` (and
+    ``2 pct_start T - 2``) and the last step ``T - 1`` already reaches ``final_ratio``.
+    """
+    start, final, pct = (get_float(p, k) for k in ("start_ratio", "final_ratio", "pct_start"))
+    if get_str(p, "phases") == "three":
+        ends = [pct * T - 1.0, 2.0 * pct * T - 2.0, T - 1.0]
+        levels = [(start, 1.0), (1.0, start), (start, final)]
+    else:
+        ends = [pct * T - 1.0, T - 1.0]
+        levels = [(start, 1.0), (1.0, final)]
+    steps = np.minimum(s, T - 1).astype(np.float64)
+    # torch takes the first phase whose end is not before the step, else the last one.
+    phase = np.full(steps.shape, len(ends) - 1)
+    for i in reversed(range(len(ends) - 1)):
+        phase = np.where(steps <= ends[i], i, phase)
+    phase_end = np.asarray(ends)[phase]
+    phase_start = np.asarray([0.0, *ends[:-1]])[phase]
+    span = phase_end - phase_start
+    progress = np.divide(steps - phase_start, span, out=np.ones_like(steps), where=span != 0)
+    begin = np.asarray([a for a, _ in levels])[phase]
+    end = np.asarray([b for _, b in levels])[phase]
+    if get_str(p, "anneal") == "cos":
+        return end + (begin - end) / 2.0 * (np.cos(np.pi * progress) + 1.0)
+    return (end - begin) * progress + begin
+
+
+register(Family(
+    "cosine_restarts", "cosine with warm restarts (SGDR)",
+    (fraction("first_period", 0.25, "first period, as a fraction of the budget", low=0.05,
+              high=1.0),
+     Param("period_mult", "float", 1.0, "each period is this many times longer than the last",
+           low=1.0, high=10.0, search_low=1.0, search_high=3.0),
+     Param("peak_mult", "float", 1.0, "each restart peaks at this times the last peak",
+           low=0.0, high=1.0, low_open=True, search_low=0.3, search_high=1.0),
+     final_ratio(0.0)),
+    cosine_restarts, ("torch CosineAnnealingWarmRestarts", "keras CosineDecayRestarts"),
+))
+register(Family(
+    "cyclic", "cyclical LR between min_ratio and the peak (triangular, triangular2, exp_range)",
+    (fraction("cycle", 0.2, "length of one cycle, as a fraction of the budget", low=0.02,
+              high=1.0),
+     Param("up_fraction", "float", 0.5, "fraction of each cycle spent rising", low=0.0,
+           high=1.0, low_open=True, high_open=True, search_low=0.1, search_high=0.9),
+     Param("min_ratio", "float", 0.1, "lowest LR / peak LR", low=0.0, high=1.0, high_open=True,
+           log=True, search_low=1e-3, search_high=0.5),
+     Param("mode", "choice", "triangular", "how the amplitude changes from cycle to cycle",
+           choices=("triangular", "triangular2", "exp_range")),
+     Param("decay_ratio", "float", 0.1, "exp_range: amplitude at the end / at the start",
+           low=0.0, high=1.0, low_open=True, log=True, search_low=1e-3, search_high=1.0)),
+    cyclic, ("torch CyclicLR",),
+))
+register(Family(
+    "one_cycle", "1cycle: rise to the peak, then anneal far below the start",
+    (Param("pct_start", "float", 0.3, "fraction of the budget spent rising", low=0.0,
+           high=1.0, low_open=True, high_open=True, search_low=0.1, search_high=0.5),
+     Param("start_ratio", "float", 0.04, "starting LR / peak LR (torch: 1 / div_factor)",
+           low=0.0, high=1.0, low_open=True, log=True, search_low=1e-3, search_high=0.5),
+     final_ratio(4e-6, "final LR / peak LR (torch: 1 / (div_factor * final_div_factor))"),
+     Param("anneal", "choice", "cos", "annealing shape", choices=("cos", "linear")),
+     Param("phases", "choice", "two", "two phases, or three (back to the start, then down)",
+           choices=("two", "three"))),
+    one_cycle, ("torch OneCycleLR",),
+))

@@ -1,0 +1,122 @@
+"""Reduce-on-plateau: the one adaptive family.
+
+Its curve depends on the validation metric, so it cannot be a function of the step alone. The
+family's curve is the peak LR (what a preview shows: the curve before any reduction), and a
+:class:`PlateauState` that the training loop feeds with each validation result holds the
+reductions so far. The rules are torch's ``ReduceLROnPlateau``: ``patience`` counts validations
+(epochs), not steps; a reduction multiplies the LR by ``factor``, never below
+``min_ratio * lr``, and is skipped when it would change the LR by less than ``eps``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from lrsearch.errors import ScheduleError
+from lrsearch.schedules.params import Param, ParamValue, get_float, get_str
+from lrsearch.schedules.registry import Family, FloatArray, IntArray, register
+
+EPS = 1e-8  # torch's default: reductions smaller than this (in LR units) are ignored
+
+
+def plateau(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
+    """The peak LR: reductions come from :class:`PlateauState`, not from the step."""
+    return np.ones(s.shape, dtype=np.float64)
+
+
+@dataclass
+class PlateauState:
+    """What reduce-on-plateau remembers between validations.
+
+    ``scale`` multiplies the schedule's LR (1.0 until the first reduction). ``mode`` is
+    ``"min"`` for a loss and ``"max"`` for an accuracy. Create it with :meth:`for_spec`.
+
+    >>> state = PlateauState(lr=0.1, factor=0.5, patience=0, threshold=0.0)
+    >>> state.observe(1.0); state.observe(1.0); state.scale
+    0.5
+    """
+
+    lr: float
+    factor: float = 0.1
+    patience: int = 10
+    threshold: float = 1e-4
+    threshold_mode: str = "rel"
+    cooldown: int = 0
+    min_ratio: float = 0.0
+    mode: Literal["min", "max"] = "min"
+    scale: float = 1.0
+    best: float | None = None
+    bad_epochs: int = 0
+    cooldown_left: int = 0
+
+    @classmethod
+    def for_spec(cls, lr: float, params: Mapping[str, ParamValue], mode: str) -> PlateauState:
+        if mode not in ("min", "max"):
+            raise ScheduleError("mode", f"{mode!r} is not allowed: must be one of min, max")
+        return cls(
+            lr=lr,
+            factor=get_float(params, "factor"),
+            patience=int(get_float(params, "patience")),
+            threshold=get_float(params, "threshold"),
+            threshold_mode=get_str(params, "threshold_mode"),
+            cooldown=int(get_float(params, "cooldown")),
+            min_ratio=get_float(params, "min_ratio"),
+            mode="min" if mode == "min" else "max",
+        )
+
+    def observe(self, value: float) -> None:
+        """Record one validation result; reduce the scale after ``patience`` bad ones.
+
+        A non-finite value counts as a bad epoch (it is never the best).
+        """
+        if self._is_better(value):
+            self.best, self.bad_epochs = value, 0
+        else:
+            self.bad_epochs += 1
+        if self.cooldown_left > 0:
+            self.cooldown_left -= 1
+            self.bad_epochs = 0
+        if self.bad_epochs > self.patience:
+            new_scale = max(self.scale * self.factor, self.min_ratio)
+            if (self.scale - new_scale) * self.lr > EPS:
+                self.scale = new_scale
+            self.cooldown_left, self.bad_epochs = self.cooldown, 0
+
+    def _is_better(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.best is None:
+            return True
+        best, rel = self.best, self.threshold_mode == "rel"
+        if self.mode == "min":
+            return value < (best * (1.0 - self.threshold) if rel else best - self.threshold)
+        return value > (best * (1.0 + self.threshold) if rel else best + self.threshold)
+
+    def state_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_state_dict(cls, data: Mapping[str, Any]) -> PlateauState:
+        return cls(**data)
+
+
+register(Family(
+    "plateau", "reduce on plateau: multiply by factor when the metric stops improving",
+    (Param("factor", "float", 0.1, "factor applied at each reduction", low=0.0, high=1.0,
+           low_open=True, high_open=True, search_low=0.1, search_high=0.7),
+     Param("patience", "int", 10, "validations (epochs) without improvement before reducing",
+           low=0, high=1000, search_low=0, search_high=10),
+     Param("threshold", "float", 1e-4, "smallest change that counts as an improvement",
+           low=0.0, high=1.0, log=True, search_low=1e-5, search_high=1e-2),
+     Param("threshold_mode", "choice", "rel", "threshold relative to the best, or absolute",
+           choices=("rel", "abs")),
+     Param("cooldown", "int", 0, "validations to wait after a reduction", low=0, high=1000,
+           search_low=0, search_high=5),
+     Param("min_ratio", "float", 0.0, "lowest LR / peak LR", low=0.0, high=1.0)),
+    plateau, ("torch ReduceLROnPlateau",), adaptive=True,
+))

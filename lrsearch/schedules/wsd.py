@@ -1,0 +1,47 @@
+"""Warmup-stable-decay (WSD): hold the peak LR, then decay over the end of the budget."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from lrsearch.schedules.params import (
+    Param,
+    ParamValue,
+    final_ratio,
+    fraction,
+    get_float,
+    get_str,
+)
+from lrsearch.schedules.registry import Family, FloatArray, IntArray, budget_steps, register
+
+
+def wsd(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
+    """Warmup-stable-decay: hold the peak, then decay over the last ``decay_fraction``.
+
+    The decay shape is ``linear``, ``cosine`` or ``1-sqrt`` (1 - sqrt(progress)), from the peak
+    to ``final_ratio`` at step ``T``. Warmup is the common warmup prefix. No torch/Keras twin.
+    """
+    length = budget_steps(get_float(p, "decay_fraction"), T)
+    progress = np.clip((s - (T - length)) / length, 0.0, 1.0)
+    shape = get_str(p, "decay_shape")
+    if shape == "linear":
+        remaining = 1.0 - progress
+    elif shape == "cosine":
+        remaining = 0.5 * (1.0 + np.cos(np.pi * progress))
+    else:
+        remaining = 1.0 - np.sqrt(progress)
+    final = get_float(p, "final_ratio")
+    return final + (1.0 - final) * remaining
+
+
+register(Family(
+    "wsd", "warmup-stable-decay: hold the peak, then decay at the end",
+    (fraction("decay_fraction", 0.2, "fraction of the budget spent decaying", low=0.05,
+              high=0.5),
+     Param("decay_shape", "choice", "linear", "shape of the final decay",
+           choices=("linear", "cosine", "1-sqrt")),
+     final_ratio(0.0)),
+    wsd,
+))
