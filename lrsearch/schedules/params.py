@@ -43,16 +43,16 @@ class Param:
     search_high: float | None = None
 
     def range_text(self) -> str:
-        """The allowed values, as a user reads them: ``(0, 1]``, ``>= 1``, ``one of a, b``."""
+        """The allowed values, as a user reads them: ``in (0, 1]``, ``>= 1``, ``one of a, b``."""
         if self.kind == "choice":
             return "one of " + ", ".join(self.choices)
         bounds = _interval_text(self.low, self.high, self.low_open, self.high_open)
         if self.kind == "fractions":
-            return f"strictly increasing numbers in {bounds}"
+            return f"strictly increasing numbers {bounds}"
         if self.kind == "floats":
-            return f"a non-empty list of numbers in {bounds}"
+            return f"a non-empty list of numbers {bounds}"
         if self.kind == "int":
-            return f"an integer in {bounds}"
+            return f"an integer {bounds}"
         return bounds
 
     def validate(self, value: object, field: str) -> ParamValue:
@@ -115,7 +115,7 @@ def _interval_text(low: float | None, high: float | None, low_open: bool, high_o
         return f"{'>' if low_open else '>='} {_num(low)}"
     if low is None:
         return f"{'<' if high_open else '<='} {_num(high)}"
-    return f"{'(' if low_open else '['}{_num(low)}, {_num(high)}{')' if high_open else ']'}"
+    return f"in {'(' if low_open else '['}{_num(low)}, {_num(high)}{')' if high_open else ']'}"
 
 
 def _num(x: float | None) -> str:

@@ -136,7 +136,9 @@ def _validate_params(fam: Family, params: Mapping[str, Any]) -> dict[str, ParamV
     if not isinstance(params, Mapping):
         raise ScheduleError(f"{fam.name}", "params must be an object of parameter values")
     names = tuple(p.name for p in fam.params)
-    _reject_unknown(params, names, f"{fam.name}.", "parameters are", family=fam.name)
+    _reject_unknown(
+        params, names, f"{fam.name}.", "parameters are", noun="parameter", family=fam.name
+    )
     clean: dict[str, ParamValue] = {}
     for p in fam.params:
         if p.name not in params:
@@ -148,13 +150,18 @@ def _validate_params(fam: Family, params: Mapping[str, Any]) -> dict[str, ParamV
 
 
 def _reject_unknown(
-    data: Mapping[str, Any], known: tuple[str, ...], prefix: str, what: str, family: str = ""
+    data: Mapping[str, Any],
+    known: tuple[str, ...],
+    prefix: str,
+    what: str,
+    noun: str = "field",
+    family: str = "",
 ) -> None:
     for key in data:
         if key not in known:
-            owner = f" for family {family!r}" if family else ""
+            owner = f" of family {family!r}" if family else ""
             listed = ", ".join(known) if known else "none"
-            raise ScheduleError(f"{prefix}{key}", f"unknown field{owner}: {what} {listed}")
+            raise ScheduleError(f"{prefix}{key}", f"unknown {noun}{owner}: {what} {listed}")
 
 
 def _number(value: object, field: str) -> float:

@@ -1,0 +1,176 @@
+"""The command line: parses arguments, builds what a command needs, calls one function.
+
+Bad input exits with code 2 and one line on stderr (``lrsearch: error: <field>: <reason>``),
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lrsearch.errors import InvalidInputError, LRSearchError
+from lrsearch.schedules import ScheduleSpec, families, get_family
+
+app = typer.Typer(
+    help="lrsearch: find the best learning-rate schedule for a model.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+schedules_app = typer.Typer(help="Inspect and plot the schedule families.", no_args_is_help=True)
+app.add_typer(schedules_app, name="schedules")
+
+_SPEC_FIELDS = ("lr", "warmup_fraction", "warmup_start_factor")
+
+
+@schedules_app.command("list")
+def schedules_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """The families with their parameters, defaults and allowed ranges."""
+    if as_json:
+        print(json.dumps([_family_json(f.name) for f in families()], indent=2))
+        return
+    table = Table(title="Schedule families (time parameters are fractions of the budget)")
+    for column in ("family", "parameter", "default", "allowed", "meaning"):
+        table.add_column(column, overflow="fold")
+    for fam in families():
+        table.add_row(f"[bold]{fam.name}[/bold]", "", "", "", fam.summary, end_section=not fam.params)
+        for i, p in enumerate(fam.params):
+            table.add_row(
+                "", p.name, _show(p.default), p.range_text(), p.help,
+                end_section=i == len(fam.params) - 1,
+            )
+    Console().print(table)
+    Console().print(
+        "Every family also takes lr (peak LR, > 0), warmup_fraction in [0, 1) and "
+        "warmup_start_factor in [0, 1]."
+    )
+
+
+@schedules_app.command("plot")
+def schedules_plot(
+    schedules: Annotated[
+        list[str],
+        typer.Argument(help="Families to draw, as FAMILY or LABEL=FAMILY (to draw one twice)."),
+    ],
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", "-p",
+            help="LABEL.KEY=VALUE (repeatable); lists as 0.5,0.75. KEY may also be lr, "
+            "warmup_fraction or warmup_start_factor.",
+        ),
+    ] = None,
+    steps: Annotated[int, typer.Option(help="Length of the run, in optimizer updates.")] = 1000,
+    lr: Annotated[float, typer.Option(help="Peak LR for every curve, unless --param sets it.")] = 0.1,
+    output: Annotated[Path, typer.Option("--output", "-o", help="PNG file to write.")] = Path(
+        "schedules.png"
+    ),
+    log: Annotated[bool, typer.Option("--log", help="Logarithmic LR axis.")] = False,
+    grid: Annotated[bool, typer.Option("--grid", help="One panel per curve.")] = False,
+) -> None:
+    """Draw schedules in one labelled figure, to see a curve before searching with it."""
+    from lrsearch.plots import plot_schedules
+
+    labelled = _build_specs(schedules, param or [], lr)
+    if steps < 1:
+        raise InvalidInputError("--steps", f"{steps} is out of range: must be >= 1")
+    path = plot_schedules(labelled, steps, output, log_y=log, grid=grid)
+    print(f"wrote {path} ({len(labelled)} curves over {steps} steps)")
+
+
+def _build_specs(
+    schedules: list[str], params: list[str], lr: float
+) -> list[tuple[str, ScheduleSpec]]:
+    """Turn ``LABEL=FAMILY`` arguments and ``LABEL.KEY=VALUE`` options into specs."""
+    families_by_label: dict[str, str] = {}
+    for item in schedules:
+        label, _, family = item.rpartition("=")
+        label = label or family
+        if label in families_by_label:
+            raise InvalidInputError(item, f"label {label!r} is used twice: write LABEL={family}")
+        get_family(family)
+        families_by_label[label] = family
+    overrides: dict[str, dict[str, Any]] = {label: {} for label in families_by_label}
+    for item in params:
+        target, eq, value = item.partition("=")
+        label, dot, key = target.partition(".")
+        if not (eq and dot and key):
+            raise InvalidInputError("--param", f"{item!r} is not of the form LABEL.KEY=VALUE")
+        if label not in overrides:
+            known = ", ".join(families_by_label)
+            raise InvalidInputError(f"--param {item}", f"{label!r} is not plotted (plotted: {known})")
+        overrides[label][key] = value
+    return [
+        (label, _spec_from_strings(family, overrides[label], lr))
+        for label, family in families_by_label.items()
+    ]
+
+
+def _spec_from_strings(family: str, values: dict[str, str], lr: float) -> ScheduleSpec:
+    fam = get_family(family)
+    fields: dict[str, Any] = {"lr": lr}
+    params: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in _SPEC_FIELDS:
+            fields[key] = _float(value, f"{family}.{key}")
+        elif any(p.name == key for p in fam.params):
+            listed = fam.param(key).kind in ("fractions", "floats")
+            params[key] = value.split(",") if listed else value
+        else:
+            params[key] = value  # ScheduleSpec names the unknown parameter and the known ones
+    return ScheduleSpec.create(family, params=params, **fields)
+
+
+def _float(value: str, field: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidInputError(field, f"{value!r} is not a number") from None
+
+
+def _family_json(name: str) -> dict[str, Any]:
+    fam = get_family(name)
+    return {
+        "family": fam.name,
+        "summary": fam.summary,
+        "adaptive": fam.adaptive,
+        "twins": list(fam.twins),
+        "params": [
+            {
+                "name": p.name, "kind": p.kind, "default": _jsonable(p.default),
+                "allowed": p.range_text(), "help": p.help,
+            }
+            for p in fam.params
+        ],
+    }
+
+
+def _jsonable(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _show(value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(f"{v:g}" for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def main() -> None:
+    """Console-script entry point: one line and exit code 2 for bad input."""
+    try:
+        app()
+    except InvalidInputError as exc:
+        print(f"lrsearch: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except LRSearchError as exc:
+        print(f"lrsearch: error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
