@@ -39,17 +39,27 @@ def schedules_list(
         print(json.dumps([_family_json(f.name) for f in families()], indent=2))
         return
     table = Table(title="Schedule families (time parameters are fractions of the budget)")
-    for column in ("family", "parameter", "default", "allowed", "meaning"):
-        table.add_column(column, overflow="fold")
+    for column in ("family", "parameter", "default", "allowed"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("meaning", overflow="fold", min_width=20)
     for fam in families():
-        table.add_row(f"[bold]{fam.name}[/bold]", "", "", "", fam.summary, end_section=not fam.params)
+        table.add_row(
+            f"[bold]{fam.name}[/bold]", "", "", "", fam.summary, end_section=not fam.params
+        )
         for i, p in enumerate(fam.params):
             table.add_row(
-                "", p.name, _show(p.default), p.range_text(), p.help,
+                "",
+                p.name,
+                _show(p.default),
+                p.range_text(),
+                p.help,
                 end_section=i == len(fam.params) - 1,
             )
-    Console().print(table)
-    Console().print(
+    console = Console()
+    if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
+        console = Console(width=160)
+    console.print(table)
+    console.print(
         "Every family also takes lr (peak LR, > 0), warmup_fraction in [0, 1) and "
         "warmup_start_factor in [0, 1]."
     )
@@ -64,13 +74,16 @@ def schedules_plot(
     param: Annotated[
         list[str] | None,
         typer.Option(
-            "--param", "-p",
+            "--param",
+            "-p",
             help="LABEL.KEY=VALUE (repeatable); lists as 0.5,0.75. KEY may also be lr, "
             "warmup_fraction or warmup_start_factor.",
         ),
     ] = None,
     steps: Annotated[int, typer.Option(help="Length of the run, in optimizer updates.")] = 1000,
-    lr: Annotated[float, typer.Option(help="Peak LR for every curve, unless --param sets it.")] = 0.1,
+    lr: Annotated[
+        float, typer.Option(help="Peak LR for every curve, unless --param sets it.")
+    ] = 0.1,
     output: Annotated[Path, typer.Option("--output", "-o", help="PNG file to write.")] = Path(
         "schedules.png"
     ),
@@ -107,7 +120,9 @@ def _build_specs(
             raise InvalidInputError("--param", f"{item!r} is not of the form LABEL.KEY=VALUE")
         if label not in overrides:
             known = ", ".join(families_by_label)
-            raise InvalidInputError(f"--param {item}", f"{label!r} is not plotted (plotted: {known})")
+            raise InvalidInputError(
+                f"--param {item}", f"{label!r} is not plotted (plotted: {known})"
+            )
         overrides[label][key] = value
     return [
         (label, _spec_from_strings(family, overrides[label], lr))
@@ -146,8 +161,11 @@ def _family_json(name: str) -> dict[str, Any]:
         "twins": list(fam.twins),
         "params": [
             {
-                "name": p.name, "kind": p.kind, "default": _jsonable(p.default),
-                "allowed": p.range_text(), "help": p.help,
+                "name": p.name,
+                "kind": p.kind,
+                "default": _jsonable(p.default),
+                "allowed": p.range_text(),
+                "help": p.help,
             }
             for p in fam.params
         ],

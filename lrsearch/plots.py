@@ -84,7 +84,7 @@ def _grid_figure(
     fig, axes = plt.subplots(
         rows, cols, figsize=(3.6 * cols, 2.7 * rows), layout="constrained", squeeze=False
     )
-    for ax in axes.flat[len(labelled):]:
+    for ax in axes.flat[len(labelled) :]:
         ax.set_visible(False)
     for ax, (label, spec) in zip(axes.flat, labelled, strict=False):
         ax.plot(curve(spec, total_steps), linewidth=1.6)

@@ -8,6 +8,7 @@ field, the value and the allowed range.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -73,7 +74,7 @@ class Param:
         items = tuple(float(_as_number(v, f"{field}[{i}]")) for i, v in enumerate(value))
         for i, item in enumerate(items):
             self._check_bounds(item, f"{field}[{i}]")
-        if self.kind == "fractions" and any(b <= a for a, b in zip(items, items[1:], strict=False)):
+        if self.kind == "fractions" and any(b <= a for a, b in itertools.pairwise(items)):
             raise ScheduleError(field, f"{list(items)} is not allowed: must be {self.range_text()}")
         return items
 
@@ -128,23 +129,45 @@ def _num(x: float | None) -> str:
 
 def final_ratio(default: float, help: str = "final LR / peak LR") -> Param:
     return Param(
-        "final_ratio", "float", default, help, low=0.0, high=1.0,
-        log=True, search_low=1e-4, search_high=0.5,
+        "final_ratio",
+        "float",
+        default,
+        help,
+        low=0.0,
+        high=1.0,
+        log=True,
+        search_low=1e-4,
+        search_high=0.5,
     )
 
 
 def gamma(default: float, help: str) -> Param:
     return Param(
-        "gamma", "float", default, help, low=0.0, high=1.0, low_open=True, high_open=True,
-        search_low=0.05, search_high=0.9,
+        "gamma",
+        "float",
+        default,
+        help,
+        low=0.0,
+        high=1.0,
+        low_open=True,
+        high_open=True,
+        search_low=0.05,
+        search_high=0.9,
     )
 
 
 def fraction(name: str, default: float, help: str, low: float = 0.0, high: float = 1.0) -> Param:
     """A time parameter: a fraction of the (post-warmup) budget, in (0, 1]."""
     return Param(
-        name, "float", default, help, low=0.0, high=1.0, low_open=True,
-        search_low=low or 0.01, search_high=high,
+        name,
+        "float",
+        default,
+        help,
+        low=0.0,
+        high=1.0,
+        low_open=True,
+        search_low=low or 0.01,
+        search_high=high,
     )
 
 

@@ -64,7 +64,9 @@ def get_family(name: str) -> Family:
         return _REGISTRY[name]
     except KeyError:
         known = ", ".join(_REGISTRY)
-        raise ScheduleError("family", f"unknown family {name!r}: known families are {known}") from None
+        raise ScheduleError(
+            "family", f"unknown family {name!r}: known families are {known}"
+        ) from None
 
 
 def families() -> tuple[Family, ...]:
@@ -84,4 +86,3 @@ def budget_steps(fraction: float, total: int, minimum: int = 1) -> int:
     """
     steps = math.floor(fraction * total + 0.5)
     return max(minimum, min(total, steps)) if total >= minimum else total
-

@@ -48,9 +48,7 @@ class ScheduleSpec:
             raise ScheduleError("warmup.fraction", f"{wf!r} is out of range: must be in [0, 1)")
         sf = _number(self.warmup_start_factor, "warmup.start_factor")
         if not 0.0 <= sf <= 1.0:
-            raise ScheduleError(
-                "warmup.start_factor", f"{sf!r} is out of range: must be in [0, 1]"
-            )
+            raise ScheduleError("warmup.start_factor", f"{sf!r} is out of range: must be in [0, 1]")
         object.__setattr__(self, "warmup_fraction", wf)
         object.__setattr__(self, "warmup_start_factor", sf)
 
