@@ -33,7 +33,8 @@ def lr_at(spec: ScheduleSpec, step: int, total_steps: int) -> float:
     _check_total(total_steps)
     if isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 0:
         raise ScheduleError("step", f"{step!r} is not allowed: must be an integer >= 0")
-    return float(lr_values(spec, np.asarray([step], dtype=np.int64), total_steps)[0])
+    clamped = min(int(step), total_steps)  # before int64: a huge step must not overflow
+    return float(lr_values(spec, np.asarray([clamped], dtype=np.int64), total_steps)[0])
 
 
 def warmup_steps(spec: ScheduleSpec, total_steps: int) -> int:

@@ -26,10 +26,14 @@ def cosine_restarts(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatAr
     ``CosineAnnealingWarmRestarts(T_0=P, T_mult=period_mult, eta_min=lr * final_ratio)`` is
     ``peak_mult = 1`` with an integer ``period_mult``; Keras ``CosineDecayRestarts(
     first_decay_steps=P, t_mul=period_mult, m_mul=peak_mult, alpha=final_ratio)`` is all of it.
+
+    Step ``T`` (one past the last update; the curve holds its value there past the budget)
+    belongs to the last update's period, so a budget that ends exactly on a restart ends on
+    that period's floor instead of jumping back to the peak, where both twins restart.
     """
     first = float(budget_steps(get_float(p, "first_period"), T))
     mult, final = get_float(p, "period_mult"), get_float(p, "final_ratio")
-    restart, start = _restart_index(s.astype(np.float64), first, mult)
+    restart, start = _restart_index(np.minimum(s, T - 1).astype(np.float64), first, mult)
     progress = (s - start) / (first * np.power(mult, restart))
     peak = np.power(get_float(p, "peak_mult"), restart)
     return final + (1.0 - final) * peak * 0.5 * (1.0 + np.cos(np.pi * progress))
@@ -39,7 +43,9 @@ def _restart_index(s: FloatArray, first: float, mult: float) -> tuple[FloatArray
     """Index of the period holding each step, and the step where that period starts.
 
     Closed form through a logarithm, then corrected by one where rounding put a step that lies
-    exactly on a restart into the wrong period.
+    exactly on a restart into the wrong period. The period starts carry rounding error too
+    (``first * (mult - 1) / (mult - 1)`` need not be ``first``), so a step within a relative
+    1e-12 of a restart counts as on it: the restart happens at that step.
     """
     if mult == 1.0:
         restart = np.floor(s / first)
@@ -49,8 +55,9 @@ def _restart_index(s: FloatArray, first: float, mult: float) -> tuple[FloatArray
         return first * (np.power(mult, i) - 1.0) / (mult - 1.0)
 
     restart = np.floor(np.log1p(s / first * (mult - 1.0)) / math.log(mult))
-    restart = np.where(start_of(restart) > s, restart - 1.0, restart)
-    restart = np.where(start_of(restart + 1.0) <= s, restart + 1.0, restart)
+    slack = 1e-12 * np.maximum(s, first)
+    restart = np.where(start_of(restart) > s + slack, restart - 1.0, restart)
+    restart = np.where(start_of(restart + 1.0) <= s + slack, restart + 1.0, restart)
     return restart, start_of(restart)
 
 
@@ -58,10 +65,11 @@ def cyclic(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
     """Cyclical LR between ``min_ratio`` and the peak (Smith, 2017).
 
     A cycle lasts ``C = budget_steps(cycle, T)`` steps (at least 2), ``U =
-    budget_steps(up_fraction, C)`` of them rising. ``mode`` scales the amplitude: constant
-    (``triangular``), halved every cycle (``triangular2``) or decayed per step so that it ends at
-    ``decay_ratio`` of its start (``exp_range``). torch ``CyclicLR(base_lr=lr * min_ratio,
-    max_lr=lr, step_size_up=U, step_size_down=C - U, mode, gamma=decay_ratio ** (1 / T))``.
+    budget_steps(up_fraction, C)`` of them rising (kept within 1 .. C - 1). ``mode`` scales the
+    amplitude: constant (``triangular``), halved every cycle (``triangular2``) or decayed per
+    step so that it ends at ``decay_ratio`` of its start (``exp_range``). torch
+    ``CyclicLR(base_lr=lr * min_ratio, max_lr=lr, step_size_up=U, step_size_down=C - U, mode,
+    gamma=decay_ratio ** (1 / T))``.
     """
     length = max(2, budget_steps(get_float(p, "cycle"), T))
     up = min(length - 1, max(1, budget_steps(get_float(p, "up_fraction"), length)))
@@ -71,7 +79,7 @@ def cyclic(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
     height = np.where(x <= ratio, x / ratio, (x - 1.0) / (ratio - 1.0))
     mode = get_str(p, "mode")
     if mode == "triangular2":
-        height = height / np.power(2.0, cycle - 1.0)
+        height = height * np.power(0.5, cycle - 1.0)  # underflows quietly to 0, never overflows
     elif mode == "exp_range":
         height = height * np.power(get_float(p, "decay_ratio"), s / T)
     low = get_float(p, "min_ratio")
@@ -103,47 +111,151 @@ def one_cycle(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
     phase_start = np.asarray([0.0, *ends[:-1]])[phase]
     span = phase_end - phase_start
     progress = np.divide(steps - phase_start, span, out=np.ones_like(steps), where=span != 0)
-    begin = np.asarray([a for a, _ in levels])[phase]
-    end = np.asarray([b for _, b in levels])[phase]
+    begin: FloatArray = np.asarray([a for a, _ in levels], dtype=np.float64)[phase]
+    end: FloatArray = np.asarray([b for _, b in levels], dtype=np.float64)[phase]
+    annealed: FloatArray
     if get_str(p, "anneal") == "cos":
-        return end + (begin - end) / 2.0 * (np.cos(np.pi * progress) + 1.0)
-    return (end - begin) * progress + begin
+        annealed = end + (begin - end) / 2.0 * (np.cos(np.pi * progress) + 1.0)
+    else:
+        annealed = (end - begin) * progress + begin
+    return annealed
 
 
-register(Family(
-    "cosine_restarts", "cosine with warm restarts (SGDR)",
-    (fraction("first_period", 0.25, "first period, as a fraction of the budget", low=0.05,
-              high=1.0),
-     Param("period_mult", "float", 1.0, "each period is this many times longer than the last",
-           low=1.0, high=10.0, search_low=1.0, search_high=3.0),
-     Param("peak_mult", "float", 1.0, "each restart peaks at this times the last peak",
-           low=0.0, high=1.0, low_open=True, search_low=0.3, search_high=1.0),
-     final_ratio(0.0)),
-    cosine_restarts, ("torch CosineAnnealingWarmRestarts", "keras CosineDecayRestarts"),
-))
-register(Family(
-    "cyclic", "cyclical LR between min_ratio and the peak (triangular, triangular2, exp_range)",
-    (fraction("cycle", 0.2, "length of one cycle, as a fraction of the budget", low=0.02,
-              high=1.0),
-     Param("up_fraction", "float", 0.5, "fraction of each cycle spent rising", low=0.0,
-           high=1.0, low_open=True, high_open=True, search_low=0.1, search_high=0.9),
-     Param("min_ratio", "float", 0.1, "lowest LR / peak LR", low=0.0, high=1.0, high_open=True,
-           log=True, search_low=1e-3, search_high=0.5),
-     Param("mode", "choice", "triangular", "how the amplitude changes from cycle to cycle",
-           choices=("triangular", "triangular2", "exp_range")),
-     Param("decay_ratio", "float", 0.1, "exp_range: amplitude at the end / at the start",
-           low=0.0, high=1.0, low_open=True, log=True, search_low=1e-3, search_high=1.0)),
-    cyclic, ("torch CyclicLR",),
-))
-register(Family(
-    "one_cycle", "1cycle: rise to the peak, then anneal far below the start",
-    (Param("pct_start", "float", 0.3, "fraction of the budget spent rising", low=0.0,
-           high=1.0, low_open=True, high_open=True, search_low=0.1, search_high=0.5),
-     Param("start_ratio", "float", 0.04, "starting LR / peak LR (torch: 1 / div_factor)",
-           low=0.0, high=1.0, low_open=True, log=True, search_low=1e-3, search_high=0.5),
-     final_ratio(4e-6, "final LR / peak LR (torch: 1 / (div_factor * final_div_factor))"),
-     Param("anneal", "choice", "cos", "annealing shape", choices=("cos", "linear")),
-     Param("phases", "choice", "two", "two phases, or three (back to the start, then down)",
-           choices=("two", "three"))),
-    one_cycle, ("torch OneCycleLR",),
-))
+register(
+    Family(
+        "cosine_restarts",
+        "cosine with warm restarts (SGDR)",
+        (
+            fraction(
+                "first_period",
+                0.25,
+                "first period, as a fraction of the budget",
+                low=0.05,
+                high=1.0,
+            ),
+            Param(
+                "period_mult",
+                "float",
+                1.0,
+                "each period is this many times longer than the last",
+                low=1.0,
+                high=10.0,
+                search_low=1.0,
+                search_high=3.0,
+            ),
+            Param(
+                "peak_mult",
+                "float",
+                1.0,
+                "each restart peaks at this times the last peak",
+                low=0.0,
+                high=1.0,
+                low_open=True,
+                search_low=0.3,
+                search_high=1.0,
+            ),
+            final_ratio(0.0),
+        ),
+        cosine_restarts,
+        ("torch CosineAnnealingWarmRestarts", "keras CosineDecayRestarts"),
+    )
+)
+register(
+    Family(
+        "cyclic",
+        "cyclical LR between min_ratio and the peak (triangular, triangular2, exp_range)",
+        (
+            fraction(
+                "cycle", 0.2, "length of one cycle, as a fraction of the budget", low=0.02, high=1.0
+            ),
+            Param(
+                "up_fraction",
+                "float",
+                0.5,
+                "fraction of each cycle spent rising",
+                low=0.0,
+                high=1.0,
+                low_open=True,
+                high_open=True,
+                search_low=0.1,
+                search_high=0.9,
+            ),
+            Param(
+                "min_ratio",
+                "float",
+                0.1,
+                "lowest LR / peak LR",
+                low=0.0,
+                high=1.0,
+                high_open=True,
+                log=True,
+                search_low=1e-3,
+                search_high=0.5,
+            ),
+            Param(
+                "mode",
+                "choice",
+                "triangular",
+                "how the amplitude changes from cycle to cycle",
+                choices=("triangular", "triangular2", "exp_range"),
+            ),
+            Param(
+                "decay_ratio",
+                "float",
+                0.1,
+                "exp_range: amplitude at the end / at the start",
+                low=0.0,
+                high=1.0,
+                low_open=True,
+                log=True,
+                search_low=1e-3,
+                search_high=1.0,
+            ),
+        ),
+        cyclic,
+        ("torch CyclicLR",),
+    )
+)
+register(
+    Family(
+        "one_cycle",
+        "1cycle: rise to the peak, then anneal far below the start",
+        (
+            Param(
+                "pct_start",
+                "float",
+                0.3,
+                "fraction of the budget spent rising",
+                low=0.0,
+                high=1.0,
+                low_open=True,
+                high_open=True,
+                search_low=0.1,
+                search_high=0.5,
+            ),
+            Param(
+                "start_ratio",
+                "float",
+                0.04,
+                "starting LR / peak LR (torch: 1 / div_factor)",
+                low=0.0,
+                high=1.0,
+                low_open=True,
+                log=True,
+                search_low=1e-3,
+                search_high=0.5,
+            ),
+            final_ratio(4e-6, "final LR / peak LR (torch: 1 / (div_factor * final_div_factor))"),
+            Param("anneal", "choice", "cos", "annealing shape", choices=("cos", "linear")),
+            Param(
+                "phases",
+                "choice",
+                "two",
+                "two phases, or three (back to the start, then down)",
+                choices=("two", "three"),
+            ),
+        ),
+        one_cycle,
+        ("torch OneCycleLR",),
+    )
+)

@@ -96,7 +96,8 @@ def inverse_sqrt(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray
     Transformer ("Noam") schedule after its warmup: LR proportional to ``1 / sqrt(step)``.
     """
     tau = float(budget_steps(get_float(p, "timescale"), T))
-    return np.sqrt(tau / (s + tau))
+    factors: FloatArray = np.sqrt(tau / (s + tau))
+    return factors
 
 
 def linear(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
@@ -151,64 +152,176 @@ def cosine(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
 
 
 _RATIO_OPEN = Param(
-    "final_ratio", "float", 0.01, "final LR / peak LR", low=0.0, high=1.0, low_open=True,
-    log=True, search_low=1e-4, search_high=0.5,
+    "final_ratio",
+    "float",
+    0.01,
+    "final LR / peak LR",
+    low=0.0,
+    high=1.0,
+    low_open=True,
+    log=True,
+    search_low=1e-4,
+    search_high=0.5,
 )
 
-register(Family("constant", "the peak LR throughout", (), constant, ("torch ConstantLR(factor=1)",)))
-register(Family(
-    "step", "staircase: multiply by gamma every interval",
-    (fraction("interval", 0.3, "fraction of the budget between drops", low=0.05, high=0.5),
-     gamma(0.1, "factor applied at each drop")),
-    step, ("torch StepLR", "keras ExponentialDecay(staircase=True)"),
-))
-register(Family(
-    "multistep", "multiply by gamma at each milestone",
-    (Param("milestones", "fractions", (0.5, 0.75), "fractions of the budget where LR drops",
-           low=0.0, high=1.0, low_open=True, high_open=True),
-     gamma(0.1, "factor applied at each milestone")),
-    multistep, ("torch MultiStepLR",),
-))
-register(Family(
-    "exponential", "smooth exponential decay to final_ratio",
-    (_RATIO_OPEN,), exponential, ("torch ExponentialLR", "keras ExponentialDecay"),
-))
-register(Family(
-    "inverse_time", "1/t decay to final_ratio",
-    (_RATIO_OPEN,), inverse_time, ("keras InverseTimeDecay",),
-))
-register(Family(
-    "keras_decay", "legacy Keras per-update decay lr / (1 + decay * iterations)",
-    (Param("decay", "float", 1e-3, "decay per optimizer update", low=0.0, log=True,
-           search_low=1e-6, search_high=1e-1),),
-    keras_decay, ("keras 2 SGD(decay=...)",),
-))
-register(Family(
-    "inverse_sqrt", "LR proportional to 1/sqrt(step)",
-    (fraction("timescale", 0.05, "fraction of the budget where the decay starts to bite",
-              low=0.005, high=0.5),),
-    inverse_sqrt, ("fairseq inverse_sqrt",),
-))
-register(Family(
-    "linear", "straight line to final_ratio",
-    (final_ratio(0.0),), linear, ("torch LinearLR",),
-))
-register(Family(
-    "polynomial", "polynomial decay (1 - t)^power to final_ratio",
-    (Param("power", "float", 1.0, "exponent of the decay", low=0.0, high=10.0, low_open=True,
-           search_low=0.5, search_high=4.0),
-     final_ratio(0.0)),
-    polynomial, ("torch PolynomialLR", "keras PolynomialDecay"),
-))
-register(Family(
-    "piecewise_constant", "factors of the peak LR between boundaries",
-    (Param("boundaries", "fractions", (0.5, 0.75), "fractions of the budget where LR changes",
-           low=0.0, high=1.0, low_open=True, high_open=True),
-     Param("factors", "floats", (1.0, 0.1, 0.01), "LR / peak LR in each interval",
-           low=0.0, high=1000.0, low_open=True)),
-    piecewise_constant, ("keras PiecewiseConstantDecay",), check=_check_piecewise,
-))
-register(Family(
-    "cosine", "half cosine to final_ratio",
-    (final_ratio(0.0),), cosine, ("torch CosineAnnealingLR", "keras CosineDecay"),
-))
+register(
+    Family("constant", "the peak LR throughout", (), constant, ("torch ConstantLR(factor=1)",))
+)
+register(
+    Family(
+        "step",
+        "staircase: multiply by gamma every interval",
+        (
+            fraction("interval", 0.3, "fraction of the budget between drops", low=0.05, high=0.5),
+            gamma(0.1, "factor applied at each drop"),
+        ),
+        step,
+        ("torch StepLR", "keras ExponentialDecay(staircase=True)"),
+    )
+)
+register(
+    Family(
+        "multistep",
+        "multiply by gamma at each milestone",
+        (
+            Param(
+                "milestones",
+                "fractions",
+                (0.5, 0.75),
+                "fractions of the budget where LR drops",
+                low=0.0,
+                high=1.0,
+                low_open=True,
+                high_open=True,
+            ),
+            gamma(0.1, "factor applied at each milestone"),
+        ),
+        multistep,
+        ("torch MultiStepLR",),
+    )
+)
+register(
+    Family(
+        "exponential",
+        "smooth exponential decay to final_ratio",
+        (_RATIO_OPEN,),
+        exponential,
+        ("torch ExponentialLR", "keras ExponentialDecay"),
+    )
+)
+register(
+    Family(
+        "inverse_time",
+        "1/t decay to final_ratio",
+        (_RATIO_OPEN,),
+        inverse_time,
+        ("keras InverseTimeDecay",),
+    )
+)
+register(
+    Family(
+        "keras_decay",
+        "legacy Keras per-update decay lr / (1 + decay * iterations)",
+        (
+            Param(
+                "decay",
+                "float",
+                1e-3,
+                "decay per optimizer update",
+                low=0.0,
+                log=True,
+                search_low=1e-6,
+                search_high=1e-1,
+            ),
+        ),
+        keras_decay,
+        ("keras 2 SGD(decay=...)",),
+    )
+)
+register(
+    Family(
+        "inverse_sqrt",
+        "LR proportional to 1/sqrt(step)",
+        (
+            fraction(
+                "timescale",
+                0.05,
+                "fraction of the budget where the decay starts to bite",
+                low=0.005,
+                high=0.5,
+            ),
+        ),
+        inverse_sqrt,
+        ("fairseq inverse_sqrt",),
+    )
+)
+register(
+    Family(
+        "linear",
+        "straight line to final_ratio",
+        (final_ratio(0.0),),
+        linear,
+        ("torch LinearLR",),
+    )
+)
+register(
+    Family(
+        "polynomial",
+        "polynomial decay (1 - t)^power to final_ratio",
+        (
+            Param(
+                "power",
+                "float",
+                1.0,
+                "exponent of the decay",
+                low=0.0,
+                high=10.0,
+                low_open=True,
+                search_low=0.5,
+                search_high=4.0,
+            ),
+            final_ratio(0.0),
+        ),
+        polynomial,
+        ("torch PolynomialLR", "keras PolynomialDecay"),
+    )
+)
+register(
+    Family(
+        "piecewise_constant",
+        "factors of the peak LR between boundaries",
+        (
+            Param(
+                "boundaries",
+                "fractions",
+                (0.5, 0.75),
+                "fractions of the budget where LR changes",
+                low=0.0,
+                high=1.0,
+                low_open=True,
+                high_open=True,
+            ),
+            Param(
+                "factors",
+                "floats",
+                (1.0, 0.1, 0.01),
+                "LR / peak LR in each interval",
+                low=0.0,
+                high=1000.0,
+                low_open=True,
+            ),
+        ),
+        piecewise_constant,
+        ("keras PiecewiseConstantDecay",),
+        check=_check_piecewise,
+    )
+)
+register(
+    Family(
+        "cosine",
+        "half cosine to final_ratio",
+        (final_ratio(0.0),),
+        cosine,
+        ("torch CosineAnnealingLR", "keras CosineDecay"),
+    )
+)

@@ -106,7 +106,7 @@ def _as_number(value: object, field: str, integer: bool = False) -> float | int:
         if value != int(value):
             raise ScheduleError(field, f"{value!r} is not an integer")
         return int(value)
-    return float(value)
+    return float(value) + 0.0  # + 0.0 turns -0.0 into 0.0: equal specs hash equal
 
 
 def _interval_text(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:

@@ -105,18 +105,65 @@ class PlateauState:
         return cls(**data)
 
 
-register(Family(
-    "plateau", "reduce on plateau: multiply by factor when the metric stops improving",
-    (Param("factor", "float", 0.1, "factor applied at each reduction", low=0.0, high=1.0,
-           low_open=True, high_open=True, search_low=0.1, search_high=0.7),
-     Param("patience", "int", 10, "validations (epochs) without improvement before reducing",
-           low=0, high=1000, search_low=0, search_high=10),
-     Param("threshold", "float", 1e-4, "smallest change that counts as an improvement",
-           low=0.0, high=1.0, log=True, search_low=1e-5, search_high=1e-2),
-     Param("threshold_mode", "choice", "rel", "threshold relative to the best, or absolute",
-           choices=("rel", "abs")),
-     Param("cooldown", "int", 0, "validations to wait after a reduction", low=0, high=1000,
-           search_low=0, search_high=5),
-     Param("min_ratio", "float", 0.0, "lowest LR / peak LR", low=0.0, high=1.0)),
-    plateau, ("torch ReduceLROnPlateau",), adaptive=True,
-))
+register(
+    Family(
+        "plateau",
+        "reduce on plateau: multiply by factor when the metric stops improving",
+        (
+            Param(
+                "factor",
+                "float",
+                0.1,
+                "factor applied at each reduction",
+                low=0.0,
+                high=1.0,
+                low_open=True,
+                high_open=True,
+                search_low=0.1,
+                search_high=0.7,
+            ),
+            Param(
+                "patience",
+                "int",
+                10,
+                "validations (epochs) without improvement before reducing",
+                low=0,
+                high=1000,
+                search_low=0,
+                search_high=10,
+            ),
+            Param(
+                "threshold",
+                "float",
+                1e-4,
+                "smallest change that counts as an improvement",
+                low=0.0,
+                high=1.0,
+                log=True,
+                search_low=1e-5,
+                search_high=1e-2,
+            ),
+            Param(
+                "threshold_mode",
+                "choice",
+                "rel",
+                "threshold relative to the best, or absolute",
+                choices=("rel", "abs"),
+            ),
+            Param(
+                "cooldown",
+                "int",
+                0,
+                "validations to wait after a reduction",
+                low=0,
+                high=1000,
+                search_low=0,
+                search_high=5,
+            ),
+            Param("min_ratio", "float", 0.0, "lowest LR / peak LR", low=0.0, high=1.0),
+        ),
+        plateau,
+        ("torch ReduceLROnPlateau",),
+        adaptive=True,
+    )
+)

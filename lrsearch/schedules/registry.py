@@ -62,7 +62,7 @@ def get_family(name: str) -> Family:
     """The family called ``name``, or ScheduleError listing the known names."""
     try:
         return _REGISTRY[name]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: an unhashable "name" such as a list
         known = ", ".join(_REGISTRY)
         raise ScheduleError(
             "family", f"unknown family {name!r}: known families are {known}"

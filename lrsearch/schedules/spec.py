@@ -101,7 +101,7 @@ class ScheduleSpec:
                 raise ScheduleError(key, "is missing")
         if not isinstance(data["family"], str):
             raise ScheduleError("family", f"{data['family']!r} is not a family name")
-        params = data.get("params") or {}
+        params = {} if data.get("params") is None else data["params"]
         if not isinstance(params, Mapping):
             raise ScheduleError("params", "must be an object of parameter values")
         if complete:
@@ -109,7 +109,7 @@ class ScheduleSpec:
             for p in fam.params:
                 if p.name not in params:
                     raise ScheduleError(f"{fam.name}.{p.name}", "is missing")
-        warmup = data.get("warmup") or {}
+        warmup = {} if data.get("warmup") is None else data["warmup"]
         if not isinstance(warmup, Mapping):
             raise ScheduleError("warmup", "must be an object with fraction and start_factor")
         _reject_unknown(warmup, _WARMUP_KEYS, "warmup.", "fields are")
@@ -167,7 +167,7 @@ def _number(value: object, field: str) -> float:
         raise ScheduleError(field, f"{value!r} is not a number")
     if not math.isfinite(value):
         raise ScheduleError(field, f"{value!r} is not a finite number")
-    return float(value)
+    return float(value) + 0.0  # + 0.0 turns -0.0 into 0.0: equal specs hash equal
 
 
 def _positive(value: object, field: str) -> float:

@@ -36,12 +36,23 @@ def wsd(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
     return final + (1.0 - final) * remaining
 
 
-register(Family(
-    "wsd", "warmup-stable-decay: hold the peak, then decay at the end",
-    (fraction("decay_fraction", 0.2, "fraction of the budget spent decaying", low=0.05,
-              high=0.5),
-     Param("decay_shape", "choice", "linear", "shape of the final decay",
-           choices=("linear", "cosine", "1-sqrt")),
-     final_ratio(0.0)),
-    wsd,
-))
+register(
+    Family(
+        "wsd",
+        "warmup-stable-decay: hold the peak, then decay at the end",
+        (
+            fraction(
+                "decay_fraction", 0.2, "fraction of the budget spent decaying", low=0.05, high=0.5
+            ),
+            Param(
+                "decay_shape",
+                "choice",
+                "linear",
+                "shape of the final decay",
+                choices=("linear", "cosine", "1-sqrt"),
+            ),
+            final_ratio(0.0),
+        ),
+        wsd,
+    )
+)
