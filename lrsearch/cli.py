@@ -15,7 +15,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lrsearch.errors import InvalidInputError, LRSearchError
+from lrsearch.config import Settings
+from lrsearch.errors import (
+    ConflictError,
+    InvalidInputError,
+    LRSearchError,
+    NotFoundError,
+)
 from lrsearch.schedules import ScheduleSpec, families, get_family
 
 app = typer.Typer(
@@ -26,6 +32,243 @@ app = typer.Typer(
 )
 schedules_app = typer.Typer(help="Inspect and plot the schedule families.", no_args_is_help=True)
 app.add_typer(schedules_app, name="schedules")
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+StorageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        help="SQLAlchemy URL (default: LRSEARCH_STORAGE_URL, else sqlite:///lrsearch.db).",
+    ),
+]
+DeviceOption = Annotated[str, typer.Option(help="cpu, cuda or auto.")]
+ThreadsOption = Annotated[
+    int | None, typer.Option(help="torch threads per worker (default: cores / workers).", min=1)
+]
+
+
+def _storage(url: str | None) -> str:
+    return url or Settings().storage_url
+
+
+@app.command()
+def search(
+    spec: Annotated[Path, typer.Argument(help="The search spec, a TOML file.")],
+    workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
+    storage: StorageOption = None,
+    device: DeviceOption = "cpu",
+    threads: ThreadsOption = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for plots and logs (default lrsearch-results/NAME).")
+    ] = None,
+) -> None:
+    """Run a search: W local workers, a progress bar, then the best schedule and its plots.
+
+    Ctrl-C stops cleanly; running the same command again resumes and runs only what remains.
+    """
+    import optuna
+
+    from lrsearch.search.local import prepare_search
+    from lrsearch.space import load_spec_file
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    if workers < 1:
+        raise InvalidInputError("--workers", f"{workers} is out of range: must be >= 1")
+    _check_device(device)
+    parsed = load_spec_file(spec)
+    url = _storage(storage)
+    found = prepare_search(url, parsed)
+    folder = out or Path("lrsearch-results") / parsed.name
+    if found.remaining > 0:
+        console = Console(stderr=True)
+        if found.finished:
+            console.print(f"resuming {parsed.name}: {found.finished} of {found.trial_budget} done")
+        outcome = _run_with_progress(url, parsed.name, workers, device, threads, folder, console)
+        if outcome.worker_errors:
+            for error in outcome.worker_errors:
+                console.print(f"[red]a worker failed:[/red]\n{error}")
+            raise typer.Exit(1)
+        if outcome.interrupted:
+            s = outcome.search
+            console.print(
+                f"stopped: {s.finished} of {s.trial_budget} trials finished; "
+                "run the same command to resume"
+            )
+            raise typer.Exit(130)
+    _print_results(url, parsed.name, folder)
+
+
+def _run_with_progress(
+    url: str,
+    name: str,
+    workers: int,
+    device: str,
+    threads: int | None,
+    folder: Path,
+    console: Console,
+) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from lrsearch.search.local import run_local
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, refresh_per_second=4) as progress:
+        bar = progress.add_task(name, total=None, stats="starting workers")
+
+        def show(search: Any, best: Any) -> None:
+            best_text = f"{best.value:.4g}" if best is not None else "-"
+            stats = (
+                f"complete {search.n_complete} · pruned {search.n_pruned} · "
+                f"failed {search.n_failed} · running {max(search.running, 0)} · "
+                f"best {search.metric} {best_text}"
+            )
+            progress.update(bar, total=search.trial_budget, completed=search.finished, stats=stats)
+
+        return run_local(
+            url,
+            name,
+            workers=workers,
+            device=device,
+            threads=threads,
+            log_dir=folder / "logs",
+            on_progress=show,
+        )
+
+
+def _print_results(url: str, name: str, folder: Path) -> None:
+    from lrsearch.plots import plot_schedules, plot_trial_curves
+    from lrsearch.search.results import best_config, trial_curves
+    from lrsearch.space import parse_spec
+    from lrsearch.store import get_search, make_engine
+
+    engine = make_engine(url)
+    try:
+        found = get_search(engine, name)
+    finally:
+        engine.dispose()
+    console = Console()
+    console.print(
+        f"[bold]{name}[/bold]: {found.n_complete} complete, {found.n_pruned} pruned, "
+        f"{found.n_failed} failed of {found.trial_budget} trials"
+    )
+    try:
+        best = best_config(url, name)
+    except NotFoundError:
+        console.print("no trial completed, so there is no best schedule")
+        return
+    schedule = ScheduleSpec.from_dict(best["schedule"], complete=True)
+    table = Table(
+        title=f"best of {name}: {best['metric']} = {best['value']:.6g}", show_header=False
+    )
+    table.add_row("trial", str(best["trial_number"]))
+    table.add_row("family", schedule.family)
+    table.add_row("peak lr", f"{schedule.lr:.6g}")
+    for key, value in schedule.params.items():
+        table.add_row(f"  {key}", _show(value))
+    table.add_row("warmup", f"{schedule.warmup_fraction:.4g} of the budget")
+    options = ", ".join(f"{k}={v}" for k, v in best["optimizer_params"].items())
+    table.add_row("optimizer", f"{best['optimizer']} {options}".strip())
+    console.print(table)
+    spec = parse_spec(found.spec)
+    steps = _trial_steps(spec)
+    curve_png = plot_schedules(
+        [(schedule.family, schedule)],
+        steps,
+        folder / "best_schedule.png",
+        title=f"{name}: best schedule over {steps:,} steps",
+    )
+    curves = [(c.number, c.state, c.values) for c in trial_curves(url, name)]
+    trials_png = plot_trial_curves(
+        curves,
+        best["trial_number"],
+        best["metric"],
+        folder / "trials.png",
+        title=f"{name}: validation curves",
+    )
+    console.print(f"plots: {curve_png}, {trials_png}")
+    console.print(
+        f"as JSON: lrsearch best {name}"
+        + ("" if url == Settings().storage_url else f" --storage {url}")
+    )
+
+
+def _trial_steps(spec: Any) -> int:
+    """Updates per trial: for an epoch budget, the task's steps per epoch times epochs."""
+    if spec.budget.steps is not None:
+        return int(spec.budget.steps)
+    from lrsearch.tasks.registry import load_task
+    from lrsearch.train.loop import steps_per_epoch
+
+    epochs = spec.budget.epochs or 10
+    return epochs * steps_per_epoch(load_task(spec.task, spec.task_options))
+
+
+@app.command()
+def best(
+    name: Annotated[str, typer.Argument(help="The search (study) name.")],
+    storage: StorageOption = None,
+) -> None:
+    """Print the best config of a search as JSON."""
+    from lrsearch.search.results import best_config
+
+    print(json.dumps(best_config(_storage(storage), name), indent=2))
+
+
+@app.command()
+def worker(
+    study: Annotated[str, typer.Option(help="The search to work on.")],
+    storage: StorageOption = None,
+    device: DeviceOption = "cpu",
+    index: Annotated[int, typer.Option(help="This worker's index (seeds its sampler).")] = 0,
+    of: Annotated[int, typer.Option(help="Workers on this machine (sets torch threads).")] = 1,
+    threads: ThreadsOption = None,
+) -> None:
+    """Run trials of a search until its budget is taken; SIGTERM or Ctrl-C stop it cleanly."""
+    from lrsearch.search.worker import GracefulStop, WorkerStopped, run_worker
+
+    _check_device(device)
+    stop = GracefulStop()
+    stop.install()
+    try:
+        summary = run_worker(
+            _storage(storage),
+            study,
+            worker_index=index,
+            n_workers=of,
+            device=device,
+            threads=threads,
+            stop=stop,
+        )
+    except WorkerStopped:
+        print("worker stopped; its running trial was released", file=sys.stderr)
+        raise typer.Exit(0) from None
+    print(
+        f"worker done: {summary.complete} complete, {summary.pruned} pruned, "
+        f"{summary.failed} failed"
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(storage: StorageOption = None) -> None:
+    """Create or upgrade Optuna's and lrsearch's tables to the current schema."""
+    from lrsearch.store import upgrade
+
+    before, after = upgrade(_storage(storage))
+    print(f"lrsearch schema: {before or 'empty'} -> {after}; Optuna schema: current")
+
+
+def _check_device(device: str) -> None:
+    if device not in ("cpu", "auto") and not device.startswith("cuda"):
+        raise InvalidInputError("--device", f"{device!r} is not allowed: must be cpu, cuda or auto")
+
 
 _SPEC_FIELDS = ("lr", "warmup_fraction", "warmup_start_factor")
 
@@ -186,7 +429,7 @@ def main() -> None:
     """Console-script entry point: one line and exit code 2 for bad input."""
     try:
         app()
-    except InvalidInputError as exc:
+    except (InvalidInputError, NotFoundError, ConflictError) as exc:
         print(f"lrsearch: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     except LRSearchError as exc:

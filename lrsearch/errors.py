@@ -23,3 +23,23 @@ class InvalidInputError(LRSearchError, ValueError):
 
 class ScheduleError(InvalidInputError):
     """A schedule specification that is invalid: unknown family, bad parameter, bad range."""
+
+
+class StoreError(LRSearchError):
+    """The database is unreachable, outdated or refused an operation; the message says which."""
+
+
+class NotFoundError(LRSearchError):
+    """A named thing (a study, a trial) does not exist."""
+
+
+class ConflictError(LRSearchError):
+    """A name that must be unique is taken."""
+
+
+class TrainingDiverged(LRSearchError):
+    """The loss or the validation metric became NaN or infinite: the trial failed, "diverged"."""
+
+    def __init__(self, epoch: int, what: str, value: float) -> None:
+        self.epoch, self.what, self.value = epoch, what, value
+        super().__init__(f"diverged at epoch {epoch}: {what} is {value}")

@@ -106,3 +106,52 @@ def _style_axes(ax: Any, total_steps: int, log_y: bool) -> None:
         ax.set_ylim(bottom=0.0)
     ax.set_xlim(0, total_steps)
     ax.grid(True, alpha=0.3)
+
+
+def plot_trial_curves(
+    curves: Sequence[tuple[int, str, dict[int, float]]],
+    best_number: int | None,
+    metric: str,
+    path: Path,
+    *,
+    title: str,
+) -> Path:
+    """Validation metric per epoch for every finished trial; the best one stands out."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 5.5), layout="constrained")
+    style = {"COMPLETE": ("tab:blue", 0.45), "PRUNED": ("tab:gray", 0.35), "FAIL": ("tab:red", 0.5)}
+    seen: set[str] = set()
+    for number, state, values in curves:
+        if not values or number == best_number:
+            continue
+        colour, alpha = style.get(state, ("tab:gray", 0.3))
+        epochs = sorted(values)
+        label = state.lower() if state not in seen else None
+        seen.add(state)
+        ax.plot(
+            [e + 1 for e in epochs],
+            [values[e] for e in epochs],
+            color=colour,
+            alpha=alpha,
+            linewidth=1.0,
+            label=label,
+        )
+    for number, _, values in curves:
+        if number == best_number and values:
+            epochs = sorted(values)
+            ax.plot(
+                [e + 1 for e in epochs],
+                [values[e] for e in epochs],
+                color="tab:orange",
+                linewidth=2.5,
+                label=f"best (trial {number})",
+            )
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title)
+    ax.legend(loc="best")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,264 @@
+"""SearchSpec: what a search job is, from a TOML file or the JSON body of ``POST /v1/studies``.
+
+Validated once, at the edge; a bad field gives one line naming it:
+
+>>> parse_spec({"name": "x", "task": "digits-mlp", "budget": {"trials": 0}})
+Traceback (most recent call last):
+...
+lrsearch.errors.InvalidInputError: budget.trials: must be >= 1 (got 0)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lrsearch.errors import InvalidInputError, ScheduleError
+from lrsearch.schedules import family_names, get_family
+from lrsearch.tasks.catalog import BUILTIN_TASKS, check_task_name
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
+ParamSetting = float | int | str | list[float] | list[str]
+_LISTS = ("fractions", "floats")
+
+
+Optimizer = Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"]
+
+
+def _default_optimizers() -> list[Optimizer]:
+    return ["sgd", "adamw"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Budget(_Strict):
+    """The total trial budget (across all workers) and each trial's length."""
+
+    trials: int = Field(20, ge=1, le=1_000_000)
+    epochs: int | None = Field(None, ge=1, le=100_000)
+    steps: int | None = Field(None, ge=1, le=100_000_000)
+    evals: int = Field(10, ge=1, le=10_000, description="validations per trial when using steps")
+
+    @model_validator(mode="after")
+    def _one_length(self) -> Budget:
+        if self.epochs is not None and self.steps is not None:
+            raise ValueError("give epochs or steps, not both")
+        return self
+
+    @property
+    def reports(self) -> int:
+        """How many validation results each trial reports (the pruners' resource)."""
+        return self.epochs if self.epochs is not None else min(self.evals, self.steps or 1)
+
+
+class SearchOptions(_Strict):
+    sampler: Literal["tpe", "random", "grid", "qmc"] = "tpe"
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    pruner: Literal["median", "successive_halving", "hyperband", "none"] = "median"
+    startup_trials: int = Field(
+        5, ge=0, le=10_000, description="trials before the sampler and the pruner start to act"
+    )
+
+
+class Space(_Strict):
+    """What Optuna may propose. Per-family ``params`` narrow a range ``[low, high]``, fix a
+    value, or list the allowed choices."""
+
+    families: list[str] = Field(default_factory=lambda: list(family_names()), min_length=1)
+    lr: tuple[float, float] = (1e-6, 1.0)
+    optimizers: list[Optimizer] = Field(default_factory=_default_optimizers, min_length=1)
+    warmup: tuple[float, float] = (0.0, 0.1)
+    warmup_start_factor: float = Field(0.0, ge=0.0, le=1.0)
+    params: dict[str, dict[str, ParamSetting]] = Field(default_factory=dict)
+
+    @field_validator("families")
+    @classmethod
+    def _known_families(cls, families: list[str]) -> list[str]:
+        for name in families:
+            try:
+                get_family(name)
+            except ScheduleError as exc:
+                raise ValueError(exc.reason) from None
+        if len(set(families)) != len(families):
+            raise ValueError("lists a family twice")
+        return families
+
+    @field_validator("optimizers")
+    @classmethod
+    def _unique_optimizers(cls, optimizers: list[str]) -> list[str]:
+        if len(set(optimizers)) != len(optimizers):
+            raise ValueError("lists an optimizer twice")
+        return optimizers
+
+    @field_validator("lr")
+    @classmethod
+    def _lr_range(cls, lr: tuple[float, float]) -> tuple[float, float]:
+        low, high = lr
+        if not 0.0 < low <= high <= 100.0:
+            raise ValueError(f"[{low}, {high}] must satisfy 0 < low <= high <= 100")
+        return lr
+
+    @field_validator("warmup")
+    @classmethod
+    def _warmup_range(cls, warmup: tuple[float, float]) -> tuple[float, float]:
+        low, high = warmup
+        if not 0.0 <= low <= high < 1.0:
+            raise ValueError(f"[{low}, {high}] must satisfy 0 <= low <= high < 1")
+        return warmup
+
+    @model_validator(mode="after")
+    def _params_fit_the_families(self) -> Space:
+        for family, settings in self.params.items():
+            if family not in self.families:
+                raise ValueError(f"params.{family}: family {family!r} is not in space.families")
+            fam = get_family(family)
+            for key, setting in settings.items():
+                try:
+                    param = fam.param(key)
+                except KeyError:
+                    known = ", ".join(p.name for p in fam.params) or "none"
+                    raise ValueError(
+                        f"params.{family}.{key}: unknown parameter (parameters are {known})"
+                    ) from None
+                _check_setting(param, setting, f"params.{family}.{key}")
+            fixed = {k: v for k, v in settings.items() if fam.param(k).kind in _LISTS}
+            if fam.check is not None and len(fixed) == sum(p.kind in _LISTS for p in fam.params):
+                try:  # every list parameter fixed: they must fit together
+                    fam.check(f"params.{family}", {k: _floats(v) for k, v in fixed.items()})
+                except ScheduleError as exc:
+                    raise ValueError(str(exc)) from None
+        return self
+
+
+def _floats(setting: ParamSetting) -> tuple[float, ...]:
+    assert isinstance(setting, list)
+    return tuple(float(v) for v in setting)
+
+
+def _check_setting(param: Any, setting: ParamSetting, field: str) -> None:
+    """A fixed value, a [low, high] range (numbers) or a list of choices, each in range."""
+    try:
+        if param.kind == "choice":
+            for choice in setting if isinstance(setting, list) else [setting]:
+                param.validate(choice, field)
+        elif param.kind in ("fractions", "floats"):
+            param.validate(setting, field)
+        elif isinstance(setting, list):
+            if len(setting) != 2:
+                raise ValueError(f"{field}: a range is [low, high], got {setting}")
+            low, high = (param.validate(v, field) for v in setting)
+            if low > high:
+                raise ValueError(f"{field}: range [{low}, {high}] has low > high")
+        else:
+            param.validate(setting, field)
+    except ScheduleError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class SearchSpec(_Strict):
+    """A whole search job. ``metric`` and ``direction`` default to the task's."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    task: str
+    task_options: dict[str, Any] = Field(default_factory=dict)
+    metric: str | None = None
+    direction: Literal["minimize", "maximize"] | None = None
+    budget: Budget = Budget()
+    search: SearchOptions = SearchOptions()
+    space: Space = Space()
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, task: str) -> str:
+        try:
+            check_task_name(task)
+        except InvalidInputError as exc:
+            raise ValueError(exc.reason) from None
+        return task
+
+    @model_validator(mode="after")
+    def _metric_of_the_task(self) -> SearchSpec:
+        info = BUILTIN_TASKS.get(self.task)
+        if info is not None and self.metric is not None and self.metric not in info.metrics:
+            known = ", ".join(info.metrics)
+            raise ValueError(f"metric: task {self.task!r} reports {known}, not {self.metric!r}")
+        return self
+
+    def resolved_metric(
+        self, reported: Mapping[str, str] | None = None, default: str | None = None
+    ) -> tuple[str, Literal["minimize", "maximize"]]:
+        """The metric to optimize and its direction, with the task's defaults filled in.
+
+        ``reported`` (metric -> direction) and ``default`` come from the loaded task; without
+        them the built-in catalog answers (user tasks then default to ``val_loss``).
+        """
+        info = BUILTIN_TASKS.get(self.task)
+        if reported is None:
+            reported = info.metrics if info is not None else {"val_loss": "minimize"}
+            default = info.default_metric if info is not None else "val_loss"
+        metric = self.metric or default or "val_loss"
+        if metric not in reported:
+            known = ", ".join(reported)
+            raise InvalidInputError("metric", f"task {self.task!r} reports {known}, not {metric!r}")
+        if self.direction is not None:
+            return metric, self.direction
+        return metric, "maximize" if reported[metric] == "maximize" else "minimize"
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def parse_spec(data: Mapping[str, Any]) -> SearchSpec:
+    """Validate a spec given as a mapping; the first problem becomes one InvalidInputError."""
+    try:
+        return SearchSpec.model_validate(dict(data))
+    except ValidationError as exc:
+        raise _as_input_error(exc) from None
+
+
+def load_spec_file(path: str | Path) -> SearchSpec:
+    """Read and validate a TOML spec file."""
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInputError("spec", f"{str(file)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError("spec", f"cannot read {str(file)!r}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInputError("spec", f"{str(file)!r} is not valid TOML: {exc}") from None
+    return parse_spec(data)
+
+
+def _as_input_error(exc: ValidationError) -> InvalidInputError:
+    error = exc.errors(include_url=False)[0]
+    loc = ".".join(str(part) for part in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if message.startswith("params.") or message.startswith("metric:"):
+        field, _, reason = message.partition(": ")
+        return InvalidInputError(f"{loc}.{field}".strip(".") if loc else field, reason)
+    kind = error["type"]
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        bound = {
+            "greater_than_equal": ">=",
+            "less_than_equal": "<=",
+            "greater_than": ">",
+            "less_than": "<",
+        }[kind]
+        limit = next(iter(error["ctx"].values()))
+        message = f"must be {bound} {limit}"
+    if kind == "extra_forbidden":
+        message = "unknown field"
+    if kind == "missing":
+        return InvalidInputError(loc, "is missing")
+    if kind == "value_error":  # our own validators name the value themselves
+        return InvalidInputError(loc, message)
+    return InvalidInputError(loc, f"{message} (got {error['input']!r})")

@@ -1,0 +1,84 @@
+"""Schema versions: Alembic for lrsearch's tables (own version table), Optuna's for its own.
+
+``upgrade(url)`` brings both to head (``lrsearch db upgrade``). ``ensure_current(engine)`` is
+what workers, the search job and the service call before they start: a database with no tables
+yet is created at head; an outdated one is refused with the command that fixes it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+
+from lrsearch.errors import StoreError
+
+VERSION_TABLE = "lrsearch_alembic_version"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _config(connection: sa.Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        return ctx.get_current_revision()
+
+
+def upgrade_lrsearch(engine: Engine, revision: str = "head") -> None:
+    with engine.begin() as conn:
+        command.upgrade(_config(conn), revision)
+
+
+def downgrade_lrsearch(engine: Engine, revision: str) -> None:
+    with engine.begin() as conn:
+        command.downgrade(_config(conn), revision)
+
+
+def upgrade(url: str) -> tuple[str | None, str]:
+    """Bring Optuna's schema and lrsearch's to head; returns (lrsearch's old, new) revision."""
+    from lrsearch.store.engine import make_engine, make_optuna_storage
+
+    storage = make_optuna_storage(url)  # creates Optuna's tables on an empty database
+    if storage.get_current_version() != storage.get_head_version():
+        storage.upgrade()
+    engine = make_engine(url)
+    try:
+        before = current_revision(engine)
+        upgrade_lrsearch(engine)
+        return before, head_revision()
+    finally:
+        engine.dispose()
+
+
+def ensure_current(engine: Engine) -> None:
+    """Create lrsearch's tables on a fresh database; refuse an outdated or unknown schema."""
+    try:
+        current = current_revision(engine)
+        if current is None and not sa.inspect(engine).has_table("lr_searches"):
+            upgrade_lrsearch(engine)
+            return
+    except sa.exc.OperationalError as exc:
+        raise StoreError(f"cannot reach the database: {exc.orig}") from None
+    head = head_revision()
+    if current != head:
+        raise StoreError(
+            f"the database schema is at revision {current}, this lrsearch needs {head}: "
+            f"run `lrsearch db upgrade --storage {engine.url.render_as_string()}`"
+        )

@@ -1,0 +1,125 @@
+"""`lrsearch search` as a user runs it: real worker processes on one SQLite file, Ctrl-C, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from lrsearch import store
+
+pytestmark = pytest.mark.slow
+
+SPEC = """
+name = "{name}"
+task = "digits-mlp"
+task_options = {{ hidden = 32 }}
+[budget]
+trials = {trials}
+epochs = {epochs}
+[search]
+sampler = "random"
+seed = 3
+pruner = "none"
+[space]
+families = ["constant", "cosine", "step", "one_cycle"]
+lr = [0.01, 0.3]
+optimizers = ["sgd"]
+"""
+
+
+def _lrsearch(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "lrsearch", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def _trial_states(url: str, name: str) -> list[str]:
+    study = optuna.load_study(study_name=name, storage=store.make_optuna_storage(url))
+    return [t.state.name for t in study.trials]
+
+
+def _search(url: str, name: str) -> store.Search:
+    engine = store.make_engine(url)
+    try:
+        return store.get_search(engine, name)
+    finally:
+        engine.dispose()
+
+
+def test_two_workers_on_one_sqlite_file_finish_exactly_the_budget(tmp_path: Path) -> None:
+    (tmp_path / "spec.toml").write_text(SPEC.format(name="two", trials=12, epochs=2))
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    proc = _lrsearch(
+        "search", "spec.toml", "--workers", "2", "--threads", "1", "--storage", url, cwd=tmp_path
+    )
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    logs = "".join(p.read_text() for p in (tmp_path / "lrsearch-results/two/logs").glob("*.log"))
+    assert "database is locked" not in logs + err and "Traceback" not in logs
+    assert logs.count("worker done") == 2
+    assert _trial_states(url, "two") == ["COMPLETE"] * 12
+    search = _search(url, "two")
+    assert (search.n_complete, search.trials_claimed, search.status) == (12, 12, "done")
+    assert "best of two" in out
+    assert (tmp_path / "lrsearch-results/two/best_schedule.png").stat().st_size > 10_000
+    assert (tmp_path / "lrsearch-results/two/trials.png").stat().st_size > 10_000
+    best = subprocess.run(
+        [sys.executable, "-m", "lrsearch", "best", "two", "--storage", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    engine = store.make_engine(url)
+    try:
+        materialized = store.get_best(engine, "two")
+    finally:
+        engine.dispose()
+    assert materialized is not None
+    assert json.loads(best.stdout)["trial_number"] == materialized.trial_number
+
+
+def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path: Path) -> None:
+    (tmp_path / "spec.toml").write_text(SPEC.format(name="resume", trials=8, epochs=30))
+    url = f"sqlite:///{tmp_path / 'resume.db'}"
+    args = ("search", "spec.toml", "--workers", "2", "--threads", "1", "--storage", url)
+    proc = _lrsearch(*args, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        if (tmp_path / "resume.db").exists():
+            try:
+                if _search(url, "resume").finished >= 2:
+                    break
+            except Exception:
+                continue
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C in a terminal sends
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "run the same command to resume" in err and "Traceback" not in err
+    stopped = _search(url, "resume")
+    assert 2 <= stopped.finished < 8
+    states = _trial_states(url, "resume")
+    assert "RUNNING" not in states  # nothing left dangling
+    interrupted = states.count("FAIL")
+    assert interrupted == stopped.n_retried and stopped.trials_claimed == stopped.finished
+
+    again = _lrsearch(*args, cwd=tmp_path)
+    _, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert f"resuming resume: {stopped.finished} of 8 done" in err
+    done = _search(url, "resume")
+    assert (done.n_complete, done.status) == (8, "done")
+    assert _trial_states(url, "resume").count("COMPLETE") == 8  # only the remaining ones ran
