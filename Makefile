@@ -1,4 +1,4 @@
-# Two commands for a fresh clone (see README): `make demo` and `make test`.
+# Two commands for a fresh clone (see README): `make demo` (a real search) and `make test`.
 # Both set up .venv first: Python 3.11+, every package pinned by constraints.txt
 # (torch 2.13.0 is the CPU build; an unpinned torch would pull several GB of CUDA).
 
@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint lock clean
+.PHONY: setup demo schedules test test-fast lint lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml constraints.txt
 setup: $(STAMP)
 
 demo: setup
+	$(BIN)/lrsearch search examples/digits.toml --workers 2
+
+schedules: setup
 	$(BIN)/lrsearch schedules list
 	$(BIN)/lrsearch schedules plot $$($(BIN)/python -c "from lrsearch.schedules import family_names; print(*family_names())") \
 		--param cosine.warmup_fraction=0.05 --param wsd.warmup_fraction=0.05 --steps 1000 --grid -o out/schedules.png
@@ -41,4 +44,4 @@ lock:
 	/tmp/lrsearch-lock/bin/pip freeze --all --exclude-editable | grep -v '^pip==' > constraints.txt
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) out lrsearch-results lrsearch.db* .pytest_cache .mypy_cache .ruff_cache

@@ -83,6 +83,8 @@ def search(
     folder = out or Path("lrsearch-results") / parsed.name
     if found.remaining > 0:
         console = Console(stderr=True)
+        if not console.is_terminal:  # a log file: one wide line per refresh, not 80 columns
+            console = Console(stderr=True, width=160)
         if found.finished:
             console.print(f"resuming {parsed.name}: {found.finished} of {found.trial_budget} done")
         outcome = _run_with_progress(url, parsed.name, workers, device, threads, folder, console)

@@ -80,3 +80,28 @@ def test_bad_input_is_one_line_and_exit_code_2(
 def test_no_arguments_prints_help() -> None:
     result = run()
     assert "schedules" in result.stdout + result.stderr
+
+
+def test_search_with_a_bad_spec_is_one_line_and_exit_code_2(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.toml"
+    spec.write_text('name = "x"\ntask = "digits-mlp"\n[budget]\ntrials = 0\n')
+    for args, expected in [
+        (["search", str(spec)], "budget.trials: must be >= 1 (got 0)"),
+        (["search", str(tmp_path / "missing.toml")], "does not exist"),
+        (["search", str(spec), "--workers", "0"], "--workers: 0 is out of range"),
+        (["search", str(spec), "--device", "tpu"], "--device: 'tpu' is not allowed"),
+        (["best", "nosuch", "--storage", f"sqlite:///{tmp_path / 'x.db'}"], "no database file at"),
+    ]:
+        result = run(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and expected in result.stderr, result.stderr
+    assert not (tmp_path / "lrsearch.db").exists()
+
+
+def test_db_upgrade_creates_and_is_idempotent(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    first = run("db", "upgrade", "--storage", url)
+    assert first.returncode == 0, first.stderr
+    assert "lrsearch schema: empty -> 0001" in first.stdout
+    again = run("db", "upgrade", "--storage", url)
+    assert "lrsearch schema: 0001 -> 0001" in again.stdout

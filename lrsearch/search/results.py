@@ -26,6 +26,7 @@ def best_config(storage_url: str, name: str) -> dict[str, Any]:
     """The best trial of a search as JSON-ready data (what ``lrsearch best`` prints)."""
     engine = store.make_engine(storage_url)
     try:
+        store.require_current(engine)
         search = store.get_search(engine, name)
         best = store.get_best(engine, name)
     finally:

@@ -1,7 +1,7 @@
 """What persists: lrsearch's own tables, the Optuna storage factory, and schema upgrades."""
 
 from lrsearch.store.engine import make_engine, make_optuna_storage
-from lrsearch.store.migrate import ensure_current, upgrade
+from lrsearch.store.migrate import ensure_current, require_current, upgrade
 from lrsearch.store.searches import (
     Best,
     Search,
@@ -29,6 +29,7 @@ __all__ = [
     "make_engine",
     "make_optuna_storage",
     "record_trial",
+    "require_current",
     "release_trial",
     "set_status",
     "upgrade",

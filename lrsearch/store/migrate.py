@@ -2,7 +2,8 @@
 
 ``upgrade(url)`` brings both to head (``lrsearch db upgrade``). ``ensure_current(engine)`` is
 what workers, the search job and the service call before they start: a database with no tables
-yet is created at head; an outdated one is refused with the command that fixes it.
+yet is created at head; an outdated one is refused with the command that fixes it. Readers call
+``require_current(engine)``, which creates nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-from lrsearch.errors import StoreError
+from lrsearch.errors import NotFoundError, StoreError
 
 VERSION_TABLE = "lrsearch_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -67,6 +68,24 @@ def upgrade(url: str) -> tuple[str | None, str]:
         engine.dispose()
 
 
+def require_current(engine: Engine) -> None:
+    """For readers: the schema must exist and be current; nothing is created, not even a file."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        if not Path(url.database).exists():
+            raise NotFoundError(f"no database file at {url.database}")
+    try:
+        current = current_revision(engine)
+    except sa.exc.OperationalError as exc:
+        raise StoreError(f"cannot reach the database: {exc.orig}") from None
+    if current is None:
+        raise NotFoundError(
+            f"{url.render_as_string()} has no lrsearch tables: "
+            "run `lrsearch search` or `lrsearch db upgrade` first"
+        )
+    _refuse_outdated(engine, current)
+
+
 def ensure_current(engine: Engine) -> None:
     """Create lrsearch's tables on a fresh database; refuse an outdated or unknown schema."""
     try:
@@ -76,6 +95,10 @@ def ensure_current(engine: Engine) -> None:
             return
     except sa.exc.OperationalError as exc:
         raise StoreError(f"cannot reach the database: {exc.orig}") from None
+    _refuse_outdated(engine, current)
+
+
+def _refuse_outdated(engine: Engine, current: str | None) -> None:
     head = head_revision()
     if current != head:
         raise StoreError(
