@@ -29,8 +29,8 @@ __all__ = [
     "make_engine",
     "make_optuna_storage",
     "record_trial",
-    "require_current",
     "release_trial",
+    "require_current",
     "set_status",
     "upgrade",
 ]

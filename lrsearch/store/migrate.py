@@ -71,9 +71,10 @@ def upgrade(url: str) -> tuple[str | None, str]:
 def require_current(engine: Engine) -> None:
     """For readers: the schema must exist and be current; nothing is created, not even a file."""
     url = engine.url
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        if not Path(url.database).exists():
-            raise NotFoundError(f"no database file at {url.database}")
+    database = url.database or ""
+    on_disk = url.get_backend_name() == "sqlite" and database not in ("", ":memory:")
+    if on_disk and not Path(database).exists():
+        raise NotFoundError(f"no database file at {database}")
     try:
         current = current_revision(engine)
     except sa.exc.OperationalError as exc:
