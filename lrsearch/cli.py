@@ -226,36 +226,78 @@ def best(
 
 @app.command()
 def worker(
-    study: Annotated[str, typer.Option(help="The search to work on.")],
+    study: Annotated[
+        str | None, typer.Option(help="Work on this search only (default: every active one).")
+    ] = None,
     storage: StorageOption = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Keep polling for new searches instead of exiting.")
+    ] = False,
     device: DeviceOption = "cpu",
     index: Annotated[int, typer.Option(help="This worker's index (seeds its sampler).")] = 0,
     of: Annotated[int, typer.Option(help="Workers on this machine (sets torch threads).")] = 1,
     threads: ThreadsOption = None,
 ) -> None:
-    """Run trials of a search until its budget is taken; SIGTERM or Ctrl-C stop it cleanly."""
-    from lrsearch.search.worker import GracefulStop, WorkerStopped, run_worker
+    """Run trials of active searches until none is left; SIGTERM or Ctrl-C stop it cleanly.
+
+    Start one on every host that reaches the database: the budget of each search is shared.
+    """
+    from lrsearch.search.worker import GracefulStop, Worker, WorkerStopped
 
     _check_device(device)
     stop = GracefulStop()
     stop.install()
+    agent = Worker(
+        _storage(storage),
+        study=study,
+        wait=wait,
+        worker_index=index,
+        n_workers=of,
+        device=device,
+        threads=threads,
+        stop=stop,
+    )
     try:
-        summary = run_worker(
-            _storage(storage),
-            study,
-            worker_index=index,
-            n_workers=of,
-            device=device,
-            threads=threads,
-            stop=stop,
-        )
+        summary = agent.run()
     except WorkerStopped:
-        print("worker stopped; its running trial was released", file=sys.stderr)
-        raise typer.Exit(0) from None
+        print("worker stopped; its running trial was released to run again", file=sys.stderr)
+        summary = agent.summary
     print(
         f"worker done: {summary.complete} complete, {summary.pruned} pruned, "
-        f"{summary.failed} failed"
+        f"{summary.failed} failed, {summary.interrupted} interrupted, {summary.lost} lost; "
+        f"{summary.statements} database statements"
     )
+
+
+@app.command()
+def submit(
+    spec: Annotated[Path, typer.Argument(help="The search spec, a TOML file.")],
+    storage: StorageOption = None,
+) -> None:
+    """Create a search (queued) without running anything: `lrsearch worker` agents pick it up."""
+    from lrsearch.search.local import prepare_search
+    from lrsearch.space import load_spec_file
+
+    parsed = load_spec_file(spec)
+    found = prepare_search(_storage(storage), parsed)
+    print(f"{found.name}: {found.status}, {found.finished} of {found.trial_budget} trials done")
+
+
+@app.command()
+def stop(
+    name: Annotated[str, typer.Argument(help="The search (study) name.")],
+    storage: StorageOption = None,
+) -> None:
+    """Stop claiming new trials of a search; running trials finish, then it is done."""
+    from lrsearch.store import make_engine, require_current, stop_search
+
+    engine = make_engine(_storage(storage))
+    try:
+        require_current(engine)
+        found = stop_search(engine, name)
+    finally:
+        engine.dispose()
+    print(f"{found.name}: {found.status} ({found.running} trials still running)")
 
 
 @db_app.command("upgrade")

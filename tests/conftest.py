@@ -1,13 +1,21 @@
-"""Shared fixtures: real SQLite files per test, and small real search specs."""
+"""Shared fixtures: real SQLite files and real PostgreSQL databases per test; small specs.
+
+``db_url`` runs a test on both backends. Each PostgreSQL test gets a database of its own on the
+server (LRSEARCH_TEST_POSTGRES, default postgres@127.0.0.1:5432), dropped afterwards. When the
+server is unreachable those tests are skipped with the reason, except under CI (CI=true), where
+they fail.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # keras (parity tests only) runs on torch
 
@@ -35,3 +43,42 @@ def make_spec() -> Callable[..., dict[str, Any]]:
         return spec
 
     return make
+
+
+PG_ADMIN_URL = os.environ.get(
+    "LRSEARCH_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[sa.Engine]:
+    """An AUTOCOMMIT engine on the PostgreSQL server, to create and drop test databases."""
+    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:
+        engine.dispose()
+        reason = f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {type(exc).__name__}: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_admin: sa.Engine) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test, dropped afterwards."""
+    name = f"lrsearch_test_{uuid.uuid4().hex[:12]}"
+    with pg_admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    with pg_admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """The same test on a SQLite file and on a PostgreSQL database."""
+    return str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url"))

@@ -7,15 +7,16 @@ raises ``optuna.TrialPruned`` out of the reporter; a diverged one is recorded as
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import optuna
 import torch
 
-from lrsearch.errors import TrainingDiverged
+from lrsearch.errors import LRSearchError, TrainingDiverged
 from lrsearch.space import SearchSpec, TrialConfig, suggest
+from lrsearch.store.retry import retrying
 from lrsearch.tasks.base import TensorTask
 from lrsearch.train.loop import RunLength, train
 
@@ -30,17 +31,42 @@ class TrialOutcome:
     reason: str | None = None
 
 
-class OptunaReporter:
-    """Sends the metric to Optuna after each epoch; prunes when the pruner says so."""
+class LeaseLost(LRSearchError):
+    """This worker's lease was reaped (it was presumed dead): drop the trial, record nothing."""
 
-    def __init__(self, trial: optuna.Trial, metric: str) -> None:
+
+EpochHook = Callable[[int, Mapping[str, float]], None]
+
+
+class OptunaReporter:
+    """Sends the metric to Optuna after each epoch; prunes when the pruner says so.
+
+    ``on_epoch(epoch, metrics)`` also receives each epoch (lrsearch's per-epoch table);
+    ``lost()`` says whether the worker's lease was reaped, which stops the trial.
+    """
+
+    def __init__(
+        self,
+        trial: optuna.Trial,
+        metric: str,
+        on_epoch: EpochHook | None = None,
+        lost: Callable[[], bool] | None = None,
+    ) -> None:
         self.trial, self.metric = trial, metric
+        self.on_epoch, self.lost = on_epoch, lost
         self.history: list[dict[str, float]] = []
 
     def __call__(self, epoch: int, step: int, metrics: Mapping[str, float]) -> None:
-        self.history.append({"epoch": epoch, "step": step, **metrics})
-        self.trial.report(metrics[self.metric], epoch)
-        if self.trial.should_prune():
+        if self.lost is not None and self.lost():
+            raise LeaseLost(f"lease lost during trial {self.trial.number}")
+        row = {"epoch": epoch, "step": step, **metrics}
+        self.history.append(row)
+        value = metrics[self.metric]
+        retrying(lambda: self.trial.report(value, epoch), "report")
+        if self.on_epoch is not None:
+            hook = self.on_epoch
+            retrying(lambda: hook(epoch, row), "record epoch")
+        if retrying(self.trial.should_prune, "should_prune"):
             raise optuna.TrialPruned(f"pruned after epoch {epoch}")
 
 
@@ -52,12 +78,18 @@ def run_trial(
     *,
     metric: str,
     direction: str,
+    on_epoch: EpochHook | None = None,
+    lost: Callable[[], bool] | None = None,
 ) -> TrialOutcome:
     """Train one suggested config; the trial's attributes record its schedule and history."""
     config = suggest(trial, spec)
-    trial.set_user_attr("schedule", config.schedule.to_dict())
-    trial.set_user_attr("optimizer_params", dict(config.optimizer_params))
-    reporter = OptunaReporter(trial, metric)
+    for key, value in (
+        ("schedule", config.schedule.to_dict()),
+        ("optimizer_params", dict(config.optimizer_params)),
+        ("config", config.to_dict()),
+    ):
+        retrying(lambda k=key, v=value: trial.set_user_attr(k, v), "set_user_attr")  # type: ignore[misc]
+    reporter = OptunaReporter(trial, metric, on_epoch, lost)
     length = RunLength(spec.budget.epochs, spec.budget.steps, spec.budget.evals)
     if length.epochs is None and length.steps is None:
         length = RunLength(epochs=10)
@@ -75,22 +107,10 @@ def run_trial(
             device=device,
         )
     except optuna.TrialPruned:
-        _save_history(trial, reporter)
         return TrialOutcome("pruned", None, config)
     except TrainingDiverged as exc:
-        _save_history(trial, reporter)
-        trial.set_user_attr("fail_reason", "diverged")
-        trial.set_user_attr("fail_detail", str(exc))
+        detail = str(exc)
+        retrying(lambda: trial.set_user_attr("fail_reason", "diverged"), "set_user_attr")
+        retrying(lambda: trial.set_user_attr("fail_detail", detail), "set_user_attr")
         return TrialOutcome("failed", None, config, "diverged")
-    _save_history(trial, reporter)
     return TrialOutcome("complete", result.metrics[metric], config)
-
-
-def _save_history(trial: optuna.Trial, reporter: OptunaReporter) -> None:
-    trial.set_user_attr("history", _rounded(reporter.history))
-
-
-def _rounded(history: list[dict[str, float]]) -> list[dict[str, Any]]:
-    return [
-        {k: (round(v, 6) if isinstance(v, float) else v) for k, v in h.items()} for h in history
-    ]

@@ -1,11 +1,19 @@
-"""A worker: claims trials of one search until its budget is taken, runs them, records them.
+"""A worker (agent): claims trials of active searches, runs them, records them, until done.
 
-Claiming a slot (a conditional UPDATE in lrsearch's table) comes before asking Optuna for a
-trial, so any number of workers start exactly the budget. SIGTERM and SIGINT stop a worker
-cleanly: a running trial is abandoned (Optuna state FAIL, ``fail_reason = "interrupted"``) and
-its slot goes back to the budget, so resuming runs it again. The signal is held back while the
-worker is between claiming and asking, or between telling Optuna and counting the result, so
-lrsearch's counters and Optuna's trials never disagree.
+Claiming a slot (a conditional UPDATE of the search's counter, with a lease row, in one
+transaction) comes before asking Optuna for a trial, so any number of workers on any number of
+hosts start exactly the budget. A heartbeat thread keeps the lease alive and reaps the leases of
+dead workers (see recovery.py). Database errors are retried until ``db_retry_s`` passes, so a
+PostgreSQL restart costs retries, not trials.
+
+SIGTERM and SIGINT stop a worker cleanly: a running trial is abandoned (Optuna state FAIL,
+``fail_reason = "interrupted"``), its parameters are enqueued again and its slot goes back to
+the budget. The signal is held back while the worker is between claiming and asking, or between
+telling Optuna and counting the result, so lrsearch's counters and Optuna's trials agree.
+
+Without ``--study`` a worker serves every active search, oldest first. It exits when nothing is
+left to run (a search whose slots are all taken still waits for its running trials, whose slots
+may come back if their workers die), or keeps polling with ``wait``.
 """
 
 from __future__ import annotations
@@ -13,8 +21,10 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
@@ -24,14 +34,20 @@ import optuna
 import torch
 
 from lrsearch import store
-from lrsearch.errors import LRSearchError
+from lrsearch.config import Settings
+from lrsearch.errors import LRSearchError, NotFoundError
 from lrsearch.search.factory import make_pruner, make_sampler
-from lrsearch.search.objective import TrialOutcome, run_trial
+from lrsearch.search.objective import LeaseLost, TrialOutcome, run_trial
+from lrsearch.search.recovery import Heartbeat, fail_and_requeue
 from lrsearch.space import SearchSpec, parse_spec
-from lrsearch.tasks.base import to_device
+from lrsearch.store.retry import retrying
+from lrsearch.store.searches import Outcome
+from lrsearch.tasks.base import TensorTask, to_device
 from lrsearch.tasks.registry import load_task
 
 log = logging.getLogger("lrsearch.worker")
+
+POLL_S = 1.0
 
 
 class WorkerStopped(LRSearchError):
@@ -44,7 +60,9 @@ class WorkerSummary:
     pruned: int = 0
     failed: int = 0
     interrupted: int = 0
-    trials: list[int] = field(default_factory=list)
+    lost: int = 0
+    trials: list[tuple[str, int]] = field(default_factory=list)
+    statements: int = 0  # database round trips of this worker's main loop
 
 
 class GracefulStop:
@@ -90,133 +108,265 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+@dataclass
+class _SearchContext:
+    """What every trial of one search shares in this worker."""
+
+    search: store.Search
+    spec: SearchSpec
+    study: optuna.Study
+    task: TensorTask
+
+
+class Worker:
+    """The agent loop; ``run()`` returns what it did. See the module docstring."""
+
+    def __init__(
+        self,
+        storage_url: str,
+        *,
+        study: str | None = None,
+        wait: bool = False,
+        settings: Settings | None = None,
+        worker_index: int = 0,
+        n_workers: int = 1,
+        device: str = "cpu",
+        threads: int | None = None,
+        stop: GracefulStop | None = None,
+    ) -> None:
+        self.url, self.only, self.wait = storage_url, study, wait
+        self.settings = settings or Settings()
+        self.index, self.n_workers = worker_index, n_workers
+        self.device, self.threads = resolve_device(device), threads
+        self.stop = stop or GracefulStop()
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.summary = WorkerSummary()
+        self._contexts: dict[str, _SearchContext] = {}
+
+    def run(self) -> WorkerSummary:
+        set_thread_budget(self.n_workers, self.threads)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.engine = store.make_engine(self.url)
+        _count_statements(self.engine, self.summary)
+        self.storage = store.make_optuna_storage(self.url)
+        _count_statements(self.storage.engine, self.summary)
+        self.heartbeat = Heartbeat(
+            self.url,
+            interval_s=self.settings.heartbeat_s,
+            stale_after_s=self.settings.stale_after_s,
+            max_attempts=self.settings.max_attempts,
+        )
+        try:
+            self._retry(lambda: store.ensure_current(self.engine), "check schema")
+            if self.only is not None:
+                self._retry(lambda: store.get_search(self.engine, self.only or ""), "load search")
+            self.heartbeat.start()
+            while self._step():
+                pass
+            return self.summary
+        finally:
+            if self.heartbeat.is_alive():
+                self.heartbeat.stop()
+            self.engine.dispose()
+
+    def _retry(self, fn: Any, what: str) -> Any:
+        return retrying(fn, what, self.settings.db_retry_s)
+
+    def _step(self) -> bool:
+        """Run one trial if a slot is free; otherwise wait or finish. False: the worker is done."""
+        for name in self._candidates():
+            with self.stop.critical():
+                lease = self._retry(
+                    lambda n=name: store.claim_trial(self.engine, n, self.name), "claim a trial"
+                )
+            if lease is not None:
+                self._run_trial(self._context(name), lease)
+                return True
+        if self._nothing_left() and not self.wait:
+            return False
+        time.sleep(POLL_S)  # running trials may still give their slots back, or new work comes
+        return True
+
+    def _candidates(self) -> list[str]:
+        if self.only is not None:
+            return [self.only]
+        return list(self._retry(lambda: store.active_search_names(self.engine), "list searches"))
+
+    def _nothing_left(self) -> bool:
+        """No search this worker serves has anything queued or running."""
+        names = self._candidates()
+        for name in names:
+            search = self._retry(lambda n=name: store.find_search(self.engine, n), "read search")
+            if search is None:
+                raise NotFoundError(f"no search named {name!r}")
+            if search.status in ("queued", "running", "stopping") and search.running > 0:
+                return False
+            if search.status in ("queued", "running") and search.remaining > 0:
+                return False
+        return True
+
+    def _context(self, name: str) -> _SearchContext:
+        if name not in self._contexts:
+            search = self._retry(lambda: store.get_search(self.engine, name), "load search")
+            spec = parse_spec(search.spec)
+            study = self._retry(
+                lambda: optuna.load_study(
+                    study_name=name,
+                    storage=self.storage,
+                    sampler=make_sampler(spec, self.index),
+                    pruner=make_pruner(spec),
+                ),
+                "load study",
+            )
+            task = to_device(load_task(spec.task, spec.task_options), self.device)
+            self._contexts[name] = _SearchContext(search, spec, study, task)
+        return self._contexts[name]
+
+    def _run_trial(self, ctx: _SearchContext, lease: store.Lease) -> None:
+        with self.stop.critical():
+            trial = self._retry(lambda: _ask(ctx.study), "ask for a trial")
+            attempt = int(trial.user_attrs.get("attempt", 1))
+            self._retry(
+                lambda: store.start_trial(
+                    self.engine, lease, trial.number, trial._trial_id, attempt
+                ),
+                "start the trial",
+            )
+            self.heartbeat.hold(lease.id)
+        try:
+            result = self._train(ctx, trial, lease)
+        except LeaseLost:
+            self.summary.lost += 1  # the reaper failed the trial and gave its slot back
+            self.heartbeat.drop(lease.id)
+            return
+        except WorkerStopped:
+            with self.stop.critical():
+                self._abandon(ctx, trial, lease)
+            raise
+        with self.stop.critical():
+            self._record(ctx, trial, lease, result)
+            self.heartbeat.drop(lease.id)
+
+    def _train(
+        self, ctx: _SearchContext, trial: optuna.Trial, lease: store.Lease
+    ) -> TrialOutcome | None:
+        def on_epoch(epoch: int, metrics: Mapping[str, float]) -> None:
+            store.record_epoch(
+                self.engine, ctx.search.id, trial.number, epoch, metrics, metrics[ctx.search.metric]
+            )
+
+        try:
+            return run_trial(
+                trial,
+                ctx.spec,
+                ctx.task,
+                self.device,
+                metric=ctx.search.metric,
+                direction=ctx.search.direction,
+                on_epoch=on_epoch,
+                lost=lambda: self.heartbeat.is_lost(lease.id),
+            )
+        except (WorkerStopped, LeaseLost):
+            raise
+        except Exception as exc:  # a bug in a user task must not kill the search
+            log.exception("trial %d of %s raised", trial.number, ctx.search.name)
+            reason = f"error: {type(exc).__name__}: {exc}"[:500]
+            self._retry(lambda: trial.set_user_attr("fail_reason", reason), "set_user_attr")
+            return None
+
+    def _abandon(self, ctx: _SearchContext, trial: optuna.Trial, lease: store.Lease) -> None:
+        """Interrupted: fail the Optuna trial, enqueue it again, give the slot back."""
+        if self._retry(lambda: store.release_trial(self.engine, lease, "interrupted"), "release"):
+            attempt = int(trial.user_attrs.get("attempt", 1))
+            self._retry(
+                lambda: fail_and_requeue(
+                    ctx.study, trial._trial_id, "interrupted", attempt=attempt
+                ),
+                "fail the trial",
+            )
+        self.heartbeat.drop(lease.id)
+        self.summary.interrupted += 1
+
+    def _record(
+        self,
+        ctx: _SearchContext,
+        trial: optuna.Trial,
+        lease: store.Lease,
+        result: TrialOutcome | None,
+    ) -> None:
+        """Tell Optuna, then count the trial in lrsearch's tables (and maybe its best)."""
+        name = ctx.search.name
+        self.summary.trials.append((name, trial.number))
+        outcome: Outcome
+        if result is None or result.outcome == "failed":
+            state, outcome, value = optuna.trial.TrialState.FAIL, "failed", None
+            self.summary.failed += 1
+        elif result.outcome == "pruned":
+            state, outcome, value = optuna.trial.TrialState.PRUNED, "pruned", None
+            self.summary.pruned += 1
+        else:
+            state, outcome, value = optuna.trial.TrialState.COMPLETE, "complete", result.value
+            self.summary.complete += 1
+        self._retry(lambda: _tell(ctx.study, trial, state, value), "tell the result")
+        config = {**result.config.to_dict(), "trial_number": trial.number} if result else None
+        self._retry(
+            lambda: store.record_trial(
+                self.engine,
+                lease,
+                outcome=outcome,
+                trial_number=trial.number,
+                value=value,
+                config=config,
+                reason=result.reason if result else "error",
+            ),
+            "record the result",
+        )
+
+
 def run_worker(
     storage_url: str,
-    search_name: str,
-    *,
-    worker_index: int = 0,
-    n_workers: int = 1,
-    device: str = "cpu",
-    threads: int | None = None,
-    stop: GracefulStop | None = None,
+    search_name: str | None = None,
+    **options: Any,
 ) -> WorkerSummary:
-    """Run trials of ``search_name`` until its budget is taken; return what this worker did."""
-    set_thread_budget(n_workers, threads)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    stop = stop or GracefulStop()
-    engine = store.make_engine(storage_url)
-    try:
-        store.ensure_current(engine)
-        search = store.get_search(engine, search_name)
-        spec = parse_spec(search.spec)
-        study = optuna.load_study(
-            study_name=search_name,
-            storage=store.make_optuna_storage(storage_url),
-            sampler=make_sampler(spec, worker_index),
-            pruner=make_pruner(spec),
-        )
-        task = to_device(load_task(spec.task, spec.task_options), resolve_device(device))
-        trials = _TrialRunner(spec, task, resolve_device(device), search.metric, search.direction)
-        summary = WorkerSummary()
-        while _run_one(engine, study, trials, stop, summary):
-            pass
-        return summary
-    finally:
-        engine.dispose()
+    """Run a worker until nothing is left; see :class:`Worker` for the options."""
+    return Worker(storage_url, study=search_name, **options).run()
 
 
-@dataclass(frozen=True)
-class _TrialRunner:
-    """What every trial of this worker shares: the spec, the loaded task, device and metric."""
-
-    spec: SearchSpec
-    task: Any
-    device: torch.device
-    metric: str
-    direction: str
-
-    def __call__(self, trial: optuna.Trial) -> TrialOutcome:
-        return run_trial(
-            trial, self.spec, self.task, self.device, metric=self.metric, direction=self.direction
-        )
+def _ask(study: optuna.Study) -> optuna.Trial:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return study.ask()
 
 
-def _run_one(
-    engine: Any,
+def _tell(
     study: optuna.Study,
-    trials: _TrialRunner,
-    stop: GracefulStop,
-    summary: WorkerSummary,
-) -> bool:
-    """Claim, run and record one trial; False when no slot is left."""
-    spec = trials.spec
-    with stop.critical():
-        if not store.claim_trial(engine, spec.name):
-            return False
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            trial = study.ask()
-    try:
-        result = trials(trial)
-    except WorkerStopped:
-        with stop.critical():
-            _abandon(engine, study, trial, spec.name, "interrupted")
-            summary.interrupted += 1
-        raise
-    except Exception as exc:  # a bug in a user task must not kill the search
-        log.exception("trial %d raised", trial.number)
-        trial.set_user_attr("fail_reason", f"error: {type(exc).__name__}: {exc}"[:500])
-        result = None
-    with stop.critical():
-        _record(engine, study, trial, spec.name, result, summary)
-    return True
+    trial: optuna.Trial,
+    state: optuna.trial.TrialState,
+    value: float | None,
+) -> None:
+    """``study.tell``, safe to repeat, and tolerant of GridSampler's ``study.stop()``.
 
-
-def _abandon(engine: Any, study: optuna.Study, trial: optuna.Trial, name: str, why: str) -> None:
-    trial.set_user_attr("fail_reason", why)
-    _tell(study, trial, state=optuna.trial.TrialState.FAIL)
-    store.release_trial(engine, name)
-
-
-def _tell(study: optuna.Study, trial: optuna.Trial, **kwargs: Any) -> None:
-    """``study.tell``, tolerating GridSampler's ``study.stop()`` when the grid is used up.
-
-    Optuna saves the trial's state before that call raises (outside ``optimize`` it is a
-    RuntimeError), so the result is kept; the budget already caps the number of trials.
+    A retried tell may find the trial already finished by the first try. GridSampler calls
+    ``study.stop()`` when its grid is used up, which raises outside ``optimize``; Optuna saves
+    the trial's state before that, and the budget already caps the number of trials.
     """
+    if study._storage.get_trial(trial._trial_id).state.is_finished():
+        return
     try:
-        study.tell(trial, **kwargs)
+        if value is None:
+            study.tell(trial, state=state)
+        else:
+            study.tell(trial, values=value)
     except RuntimeError as exc:
         if "Study.stop" not in str(exc):
             raise
 
 
-def _record(
-    engine: Any,
-    study: optuna.Study,
-    trial: optuna.Trial,
-    name: str,
-    result: TrialOutcome | None,
-    summary: WorkerSummary,
-) -> None:
-    summary.trials.append(trial.number)
-    if result is None or result.outcome == "failed":
-        _tell(study, trial, state=optuna.trial.TrialState.FAIL)
-        store.record_trial(engine, name, outcome="failed", trial_number=trial.number)
-        summary.failed += 1
-    elif result.outcome == "pruned":
-        _tell(study, trial, state=optuna.trial.TrialState.PRUNED)
-        store.record_trial(engine, name, outcome="pruned", trial_number=trial.number)
-        summary.pruned += 1
-    else:
-        assert result.value is not None
-        _tell(study, trial, values=result.value)
-        store.record_trial(
-            engine,
-            name,
-            outcome="complete",
-            trial_number=trial.number,
-            value=result.value,
-            config={**result.config.to_dict(), "trial_number": trial.number},
-        )
-        summary.complete += 1
+def _count_statements(engine: Any, summary: WorkerSummary) -> None:
+    """Count this worker's own round trips to the database (reported in its summary)."""
+    import sqlalchemy as sa
+
+    def count(*_: Any) -> None:
+        summary.statements += 1
+
+    sa.event.listen(engine, "before_cursor_execute", count)

@@ -20,6 +20,17 @@ from lrsearch.errors import StoreError
 SQLITE_TIMEOUT_S = 60.0
 
 
+def normalize_url(url: str) -> str:
+    """``postgresql://`` (no driver named) means psycopg 3, the driver lrsearch installs."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(f"storage URL {url!r} is not usable: {exc}") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return url
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
@@ -33,6 +44,7 @@ def engine_kwargs(url: str, sqlite_timeout_s: float = SQLITE_TIMEOUT_S) -> dict[
 
 def make_engine(url: str, sqlite_timeout_s: float = SQLITE_TIMEOUT_S) -> Engine:
     """An engine for ``url`` with lrsearch's settings; a bad URL is a StoreError."""
+    url = normalize_url(url)
     try:
         engine = sa.create_engine(url, **engine_kwargs(url, sqlite_timeout_s))
     except (sa.exc.ArgumentError, ImportError) as exc:
@@ -67,6 +79,7 @@ def make_optuna_storage(url: str, sqlite_timeout_s: float = SQLITE_TIMEOUT_S) ->
     """Optuna's RDBStorage on ``url``, its engine tuned like lrsearch's own."""
     import optuna
 
+    url = normalize_url(url)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:

@@ -38,6 +38,52 @@ searches = sa.Table(
     sa.CheckConstraint("trials_claimed >= 0", name="ck_lr_searches_claimed"),
 )
 
+LEASE_ACTIVE = ("claimed", "running")
+
+# One row per claimed slot: which worker holds it, its heartbeat, and how it ended. A lease
+# whose heartbeat is older than the stale timeout belongs to a dead worker and is reaped.
+trials = sa.Table(
+    "lr_trials",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "search_id",
+        sa.Integer,
+        sa.ForeignKey("lr_searches.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("trial_number", sa.Integer, nullable=True),
+    sa.Column("optuna_trial_id", sa.Integer, nullable=True),
+    sa.Column("worker", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_lr_trials_status_heartbeat", "status", "heartbeat_at"),
+)
+
+# Per-trial, per-epoch results: what the API and plots read without scanning Optuna's tables.
+epoch_metrics = sa.Table(
+    "lr_epoch_metrics",
+    metadata,
+    sa.Column(
+        "search_id",
+        sa.Integer,
+        sa.ForeignKey("lr_searches.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("trial_number", sa.Integer, primary_key=True),
+    sa.Column("epoch", sa.Integer, primary_key=True),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("train_loss", sa.Float, nullable=True),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("lr", sa.Float, nullable=True),
+    sa.Column("seconds", sa.Float, nullable=True),
+)
+
 best = sa.Table(
     "lr_best",
     metadata,

@@ -10,17 +10,25 @@ materialized in ``lr_best`` in the same transaction that counts the finished tri
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from lrsearch.errors import ConflictError, NotFoundError, StoreError
-from lrsearch.store.models import ACTIVE_STATUSES, best, searches
+from lrsearch.store.models import (
+    ACTIVE_STATUSES,
+    LEASE_ACTIVE,
+    best,
+    epoch_metrics,
+    searches,
+    trials,
+)
 
 Outcome = Literal["complete", "pruned", "failed"]
 _COUNTER = {"complete": "n_complete", "pruned": "n_pruned", "failed": "n_failed"}
@@ -79,7 +87,7 @@ def _transaction(engine: Engine) -> Iterator[sa.Connection]:
             yield conn
     except sa.exc.IntegrityError:
         raise
-    except sa.exc.OperationalError as exc:
+    except sa.exc.DBAPIError as exc:  # connection lost, server gone, lock timeout, ...
         raise StoreError(f"database error: {exc.orig}") from None
 
 
@@ -145,8 +153,32 @@ def list_searches(engine: Engine, *, limit: int = 100, offset: int = 0) -> list[
         return [_row_to_search(row) for row in conn.execute(query)]
 
 
-def claim_trial(engine: Engine, name: str) -> bool:
-    """Take one slot of the budget if any is left and the search is active."""
+@dataclass(frozen=True)
+class Lease:
+    """A claimed slot of a search's budget, held by one worker while its trial runs."""
+
+    id: int
+    search_id: int
+    search_name: str
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class StaleLease:
+    id: int
+    search_id: int
+    search_name: str
+    trial_number: int | None
+    optuna_trial_id: int | None
+    attempt: int
+
+
+def claim_trial(engine: Engine, name: str, worker: str = "local", attempt: int = 1) -> Lease | None:
+    """Take one slot of the budget, if any is left and the search is active, with a lease.
+
+    The conditional UPDATE of the counter and the lease row are one transaction, so a slot is
+    never taken without a lease that a reaper can find if the worker dies.
+    """
     query = (
         searches.update()
         .where(
@@ -155,40 +187,218 @@ def claim_trial(engine: Engine, name: str) -> bool:
             searches.c.status.in_(ACTIVE_STATUSES),
         )
         .values(trials_claimed=searches.c.trials_claimed + 1, status="running", updated_at=_now())
+        .returning(searches.c.id)
     )
     with _transaction(engine) as conn:
-        return conn.execute(query).rowcount == 1
+        search_id = conn.execute(query).scalar_one_or_none()
+        if search_id is None:
+            return None
+        now = _now()
+        lease_id = conn.execute(
+            trials.insert()
+            .values(
+                search_id=search_id,
+                worker=worker[:255],
+                status="claimed",
+                attempt=attempt,
+                claimed_at=now,
+                heartbeat_at=now,
+            )
+            .returning(trials.c.id)
+        ).scalar_one()
+    return Lease(lease_id, search_id, name, attempt)
 
 
-def release_trial(engine: Engine, name: str) -> None:
-    """Give back the slot of a trial that was abandoned (it will be run again)."""
-    query = (
-        searches.update()
-        .where(searches.c.name == name, searches.c.trials_claimed > 0)
-        .values(
-            trials_claimed=searches.c.trials_claimed - 1,
-            n_retried=searches.c.n_retried + 1,
-            updated_at=_now(),
+def start_trial(
+    engine: Engine, lease: Lease, trial_number: int, optuna_trial_id: int, attempt: int = 1
+) -> None:
+    """Link the lease to the Optuna trial it runs (``attempt`` > 1 for a re-run)."""
+    with _transaction(engine) as conn:
+        conn.execute(
+            trials.update()
+            .where(trials.c.id == lease.id)
+            .values(
+                trial_number=trial_number,
+                optuna_trial_id=optuna_trial_id,
+                status="running",
+                attempt=attempt,
+                heartbeat_at=_now(),
+            )
         )
-    )
+
+
+def heartbeat(engine: Engine, lease_ids: list[int]) -> set[int]:
+    """Refresh these leases; returns the ones no longer active (reaped as stale)."""
+    if not lease_ids:
+        return set()
     with _transaction(engine) as conn:
-        conn.execute(query)
+        conn.execute(
+            trials.update()
+            .where(trials.c.id.in_(lease_ids), trials.c.status.in_(LEASE_ACTIVE))
+            .values(heartbeat_at=_now())
+        )
+        active = conn.execute(
+            sa.select(trials.c.id).where(
+                trials.c.id.in_(lease_ids), trials.c.status.in_(LEASE_ACTIVE)
+            )
+        ).scalars()
+        return set(lease_ids) - set(active)
 
 
 def record_trial(
     engine: Engine,
-    name: str,
+    lease: Lease,
     *,
     outcome: Outcome,
     trial_number: int,
     value: float | None = None,
     config: Mapping[str, Any] | None = None,
-) -> None:
-    """Count a finished trial; a complete one may become the best, in the same transaction.
+    reason: str | None = None,
+) -> bool:
+    """Count a finished trial and close its lease; a complete one may become the best.
 
-    When the last slot of the budget finishes, the search is done.
+    All in one transaction. Returns False (and changes nothing) when the lease was already
+    reaped, so a worker that was presumed dead never counts a trial twice.
     """
-    counter = searches.c[_COUNTER[outcome]]
+    with _transaction(engine) as conn:
+        search = _lock_search(conn, lease.search_id)
+        if not _close_lease(conn, lease.id, outcome, reason, active_only=True):
+            return False
+        _count(conn, search, outcome)
+        if outcome == "complete" and value is not None and config is not None:
+            _update_best(conn, search, trial_number, value, config)
+    return True
+
+
+def release_trial(engine: Engine, lease: Lease, reason: str = "interrupted") -> bool:
+    """Give back the slot of an abandoned trial (it runs again); False if already reaped."""
+    with _transaction(engine) as conn:
+        search = _lock_search(conn, lease.search_id)
+        if not _close_lease(conn, lease.id, "released", reason, active_only=True):
+            return False
+        _release(conn, search)
+    return True
+
+
+def stale_leases(engine: Engine, older_than_s: float) -> list[StaleLease]:
+    """Active leases whose heartbeat is older than ``older_than_s`` seconds."""
+    cutoff = _now() - timedelta(seconds=older_than_s)
+    query = (
+        sa.select(
+            trials.c.id,
+            trials.c.search_id,
+            searches.c.name,
+            trials.c.trial_number,
+            trials.c.optuna_trial_id,
+            trials.c.attempt,
+        )
+        .join(searches, searches.c.id == trials.c.search_id)
+        .where(trials.c.status.in_(LEASE_ACTIVE), trials.c.heartbeat_at < cutoff)
+        .order_by(trials.c.id)
+    )
+    with _transaction(engine) as conn:
+        return [StaleLease(*row) for row in conn.execute(query)]
+
+
+def reap_lease(
+    engine: Engine,
+    stale: StaleLease,
+    older_than_s: float,
+    *,
+    outcome: Outcome | Literal["released"],
+    value: float | None = None,
+    config: Mapping[str, Any] | None = None,
+    reason: str = "worker lost",
+) -> bool:
+    """Close a stale lease: count its trial (``outcome``) or give its slot back ("released").
+
+    The heartbeat is checked again under the lock, so a worker that was only slow and has
+    just beaten keeps its lease. Returns whether this call reaped it.
+    """
+    cutoff = _now() - timedelta(seconds=older_than_s)
+    with _transaction(engine) as conn:
+        search = _lock_search(conn, stale.search_id)
+        still_stale = conn.execute(
+            trials.update()
+            .where(
+                trials.c.id == stale.id,
+                trials.c.status.in_(LEASE_ACTIVE),
+                trials.c.heartbeat_at < cutoff,
+            )
+            .values(
+                status="stale" if outcome == "released" else outcome,
+                reason=reason,
+                finished_at=_now(),
+            )
+        ).rowcount
+        if not still_stale:
+            return False
+        if outcome == "released":
+            _release(conn, search)
+        else:
+            _count(conn, search, outcome)
+            if outcome == "complete" and value is not None and config is not None:
+                _update_best(conn, search, stale.trial_number or 0, value, config)
+    return True
+
+
+def record_epoch(
+    engine: Engine,
+    search_id: int,
+    trial_number: int,
+    epoch: int,
+    metrics: Mapping[str, float],
+    value: float,
+) -> None:
+    """One row of per-epoch results: train loss, the searched metric, LR and seconds."""
+    with _transaction(engine) as conn:
+        conn.execute(
+            epoch_metrics.insert().values(
+                search_id=search_id,
+                trial_number=trial_number,
+                epoch=epoch,
+                step=int(metrics.get("step", 0)),
+                train_loss=_finite(metrics.get("train_loss")),
+                value=_finite(value),
+                lr=_finite(metrics.get("lr")),
+                seconds=_finite(metrics.get("seconds")),
+            )
+        )
+
+
+def epochs_of(engine: Engine, name: str, trial_number: int) -> list[dict[str, Any]]:
+    query = (
+        sa.select(epoch_metrics)
+        .join(searches, searches.c.id == epoch_metrics.c.search_id)
+        .where(searches.c.name == name, epoch_metrics.c.trial_number == trial_number)
+        .order_by(epoch_metrics.c.epoch)
+    )
+    with _transaction(engine) as conn:
+        return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def active_trial_ids(engine: Engine) -> set[int]:
+    """Optuna trial ids that an active lease holds."""
+    query = sa.select(trials.c.optuna_trial_id).where(
+        trials.c.status.in_(LEASE_ACTIVE), trials.c.optuna_trial_id.is_not(None)
+    )
+    with _transaction(engine) as conn:
+        return {int(v) for v in conn.execute(query).scalars()}
+
+
+def active_search_names(engine: Engine) -> list[str]:
+    """Searches that may still run trials: queued, running or stopping."""
+    query = (
+        sa.select(searches.c.name)
+        .where(searches.c.status.in_((*ACTIVE_STATUSES, "stopping")))
+        .order_by(searches.c.id)
+    )
+    with _transaction(engine) as conn:
+        return list(conn.execute(query).scalars())
+
+
+def stop_search(engine: Engine, name: str) -> Search:
+    """No more claims; trials already running finish; then the search is done."""
     with _transaction(engine) as conn:
         row = conn.execute(
             searches.select().where(searches.c.name == name).with_for_update()
@@ -196,15 +406,71 @@ def record_trial(
         if row is None:
             raise NotFoundError(f"no search named {name!r}")
         search = _row_to_search(row)
-        done = search.finished + 1 >= search.trial_budget
-        status = "done" if done and search.status in ("running", "stopping") else search.status
-        conn.execute(
-            searches.update()
-            .where(searches.c.id == search.id)
-            .values({counter: counter + 1, "status": status, "updated_at": _now()})
+        if search.status in ACTIVE_STATUSES:
+            status = "done" if search.running == 0 else "stopping"
+            conn.execute(
+                searches.update()
+                .where(searches.c.id == search.id)
+                .values(status=status, updated_at=_now())
+            )
+    return get_search(engine, name)
+
+
+def _lock_search(conn: sa.Connection, search_id: int) -> Search:
+    row = conn.execute(
+        searches.select().where(searches.c.id == search_id).with_for_update()
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no search with id {search_id}")
+    return _row_to_search(row)
+
+
+def _close_lease(
+    conn: sa.Connection, lease_id: int, status: str, reason: str | None, active_only: bool
+) -> bool:
+    query = trials.update().where(trials.c.id == lease_id)
+    if active_only:
+        query = query.where(trials.c.status.in_(LEASE_ACTIVE))
+    changed = conn.execute(query.values(status=status, reason=reason, finished_at=_now()))
+    return changed.rowcount == 1
+
+
+def _count(conn: sa.Connection, search: Search, outcome: Outcome) -> None:
+    counter = searches.c[_COUNTER[outcome]]
+    finished, running = search.finished + 1, search.running - 1
+    conn.execute(
+        searches.update()
+        .where(searches.c.id == search.id)
+        .values(
+            {
+                counter: counter + 1,
+                "status": _next_status(search, finished, running),
+                "updated_at": _now(),
+            }
         )
-        if outcome == "complete" and value is not None and config is not None:
-            _update_best(conn, search, trial_number, value, config)
+    )
+
+
+def _release(conn: sa.Connection, search: Search) -> None:
+    conn.execute(
+        searches.update()
+        .where(searches.c.id == search.id, searches.c.trials_claimed > 0)
+        .values(
+            trials_claimed=searches.c.trials_claimed - 1,
+            n_retried=searches.c.n_retried + 1,
+            status=_next_status(search, search.finished, search.running - 1),
+            updated_at=_now(),
+        )
+    )
+
+
+def _next_status(search: Search, finished: int, running: int) -> str:
+    """done when the budget is finished, or when a stopping search has nothing running."""
+    if search.status in ("running", "queued") and finished >= search.trial_budget:
+        return "done"
+    if search.status == "stopping" and running <= 0:
+        return "done"
+    return search.status
 
 
 def _update_best(
@@ -234,6 +500,10 @@ def _update_best(
         conn.execute(best.insert().values(search_id=search.id, **values))
     else:
         conn.execute(best.update().where(best.c.search_id == search.id).values(**values))
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
 
 
 def get_best(engine: Engine, name: str) -> Best | None:

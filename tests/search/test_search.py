@@ -30,14 +30,14 @@ def _run(url: str, data: dict[str, Any]) -> tuple[store.Search, optuna.Study]:
     return search, study
 
 
-def test_every_family_is_sampled_and_trained(sqlite_url: str, make_spec: SpecFactory) -> None:
+def test_every_family_is_sampled_and_trained(db_url: str, make_spec: SpecFactory) -> None:
     families = list(family_names())
     data = make_spec(
         budget={"trials": 100, "epochs": 2},
         search={"sampler": "grid", "pruner": "none"},
         space={"families": families, "lr": [0.03, 0.03], "optimizers": ["sgd"]},
     )
-    search, study = _run(sqlite_url, data)
+    search, study = _run(db_url, data)
     assert search.trial_budget == len(families)  # the grid has one point per family
     trained = {t.params["family"] for t in study.trials if t.state.name == "COMPLETE"}
     assert trained == set(families)
@@ -48,15 +48,13 @@ def test_every_family_is_sampled_and_trained(sqlite_url: str, make_spec: SpecFac
     assert search.status == "done" and search.n_complete == len(families)
 
 
-def test_median_pruner_prunes_hopeless_learning_rates(
-    sqlite_url: str, make_spec: SpecFactory
-) -> None:
+def test_median_pruner_prunes_hopeless_learning_rates(db_url: str, make_spec: SpecFactory) -> None:
     data = make_spec(
         budget={"trials": 14, "epochs": 6},
         search={"sampler": "random", "seed": 1, "pruner": "median", "startup_trials": 3},
         space={"families": ["constant", "cosine"], "lr": [1e-6, 0.5], "optimizers": ["sgd"]},
     )
-    search, study = _run(sqlite_url, data)
+    search, study = _run(db_url, data)
     pruned = [t for t in study.trials if t.state.name == "PRUNED"]
     assert pruned and search.n_pruned == len(pruned)
     assert all(len(t.intermediate_values) < 6 for t in pruned)
@@ -64,7 +62,7 @@ def test_median_pruner_prunes_hopeless_learning_rates(
 
 
 def test_divergence_fails_the_trial_with_a_reason_and_the_search_goes_on(
-    sqlite_url: str, make_spec: SpecFactory, tmp_path: Any
+    db_url: str, make_spec: SpecFactory, tmp_path: Any
 ) -> None:
     rows = ["x1,x2,y"] + [f"{i % 7},{i % 5},{3 * (i % 7) - 2 * (i % 5)}" for i in range(200)]
     (tmp_path / "linear.csv").write_text("\n".join(rows) + "\n")
@@ -79,7 +77,7 @@ def test_divergence_fails_the_trial_with_a_reason_and_the_search_goes_on(
             "warmup": [0.0, 0.0],
         },
     )
-    search, study = _run(sqlite_url, data)
+    search, study = _run(db_url, data)
     assert [t.state.name for t in study.trials] == ["FAIL"] * 3
     assert {t.user_attrs["fail_reason"] for t in study.trials} == {"diverged"}
     assert "diverged at epoch" in study.trials[0].user_attrs["fail_detail"]
@@ -98,9 +96,9 @@ def test_same_spec_and_seed_give_the_same_trials(tmp_path: Any, make_spec: SpecF
     assert runs[0] == runs[1]
 
 
-def test_best_is_materialized_and_matches_optuna(sqlite_url: str, make_spec: SpecFactory) -> None:
-    search, study = _run(sqlite_url, make_spec(budget={"trials": 5, "epochs": 2}))
-    engine = store.make_engine(sqlite_url)
+def test_best_is_materialized_and_matches_optuna(db_url: str, make_spec: SpecFactory) -> None:
+    search, study = _run(db_url, make_spec(budget={"trials": 5, "epochs": 2}))
+    engine = store.make_engine(db_url)
     try:
         best = store.get_best(engine, search.name)
     finally:
@@ -112,10 +110,10 @@ def test_best_is_materialized_and_matches_optuna(sqlite_url: str, make_spec: Spe
 
 
 def test_a_different_spec_under_the_same_name_is_refused(
-    sqlite_url: str, make_spec: SpecFactory
+    db_url: str, make_spec: SpecFactory
 ) -> None:
     from lrsearch.errors import ConflictError
 
-    prepare_search(sqlite_url, parse_spec(make_spec()))
+    prepare_search(db_url, parse_spec(make_spec()))
     with pytest.raises(ConflictError, match="different spec"):
-        prepare_search(sqlite_url, parse_spec(make_spec(budget={"trials": 9, "epochs": 2})))
+        prepare_search(db_url, parse_spec(make_spec(budget={"trials": 9, "epochs": 2})))

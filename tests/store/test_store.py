@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,6 @@ from lrsearch.store.migrate import (
     head_revision,
 )
 from lrsearch.store.models import metadata
-
-
-@pytest.fixture
-def db_url(sqlite_url: str) -> str:
-    return sqlite_url
 
 
 @pytest.fixture
@@ -92,8 +88,10 @@ def test_names_are_unique_and_unknown_names_are_not_found(engine: sa.Engine) -> 
 
 def test_claims_stop_at_the_budget_and_released_slots_come_back(engine: sa.Engine) -> None:
     _new(engine, budget=2)
-    assert [store.claim_trial(engine, "s") for _ in range(3)] == [True, True, False]
-    store.release_trial(engine, "s")
+    leases = [store.claim_trial(engine, "s", "w") for _ in range(3)]
+    assert leases[0] is not None and leases[1] is not None and leases[2] is None
+    assert store.release_trial(engine, leases[0])
+    assert not store.release_trial(engine, leases[0])  # a lease is released once
     assert store.claim_trial(engine, "s") and not store.claim_trial(engine, "s")
     search = store.get_search(engine, "s")
     assert (search.trials_claimed, search.n_retried, search.status) == (2, 1, "running")
@@ -108,7 +106,7 @@ def test_stopping_searches_are_not_claimed(engine: sa.Engine) -> None:
 def _claim_all(url: str, name: str) -> int:
     engine = store.make_engine(url)
     won = 0
-    while store.claim_trial(engine, name):
+    while store.claim_trial(engine, name) is not None:
         won += 1
     engine.dispose()
     return won
@@ -131,17 +129,20 @@ def test_the_best_is_kept_with_the_counts(
 ) -> None:
     _new(engine, budget=4, direction=direction)
     for number, value in enumerate(values):
-        assert store.claim_trial(engine, "s")
-        store.record_trial(
+        lease = store.claim_trial(engine, "s")
+        assert lease is not None
+        assert store.record_trial(
             engine,
-            "s",
+            lease,
             outcome="complete",
             trial_number=number,
             value=value,
             config={"trial": number},
         )
-    assert store.claim_trial(engine, "s")
-    store.record_trial(engine, "s", outcome="pruned", trial_number=3)
+    lease = store.claim_trial(engine, "s")
+    assert lease is not None
+    assert store.record_trial(engine, lease, outcome="pruned", trial_number=3)
+    assert not store.record_trial(engine, lease, outcome="pruned", trial_number=3)  # once
     found = store.get_best(engine, "s")
     assert found is not None and (found.trial_number, found.value) == best
     assert found.config == {"trial": best[0]}
@@ -156,3 +157,63 @@ def test_bad_and_unreachable_urls_are_store_errors(tmp_path: Path) -> None:
     engine = store.make_engine(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}")
     with pytest.raises(StoreError, match="cannot reach the database"):
         ensure_current(engine)
+
+
+def test_stale_leases_are_reaped_once_and_fresh_ones_are_kept(engine: sa.Engine) -> None:
+    _new(engine, budget=3)
+    dead, alive = store.claim_trial(engine, "s", "dead"), store.claim_trial(engine, "s", "alive")
+    assert dead is not None and alive is not None
+    store.start_trial(engine, dead, trial_number=0, optuna_trial_id=10)
+    with engine.begin() as conn:  # the dead worker's last heartbeat was a minute ago
+        conn.execute(
+            sa.text("UPDATE lr_trials SET heartbeat_at = :t WHERE id = :i"),
+            {"t": datetime.now(UTC) - timedelta(seconds=60), "i": dead.id},
+        )
+    assert store.heartbeat(engine, [alive.id]) == set()
+    stale = store.stale_leases(engine, older_than_s=30)
+    assert [(s.id, s.trial_number, s.optuna_trial_id) for s in stale] == [(dead.id, 0, 10)]
+    assert store.reap_lease(engine, stale[0], 30, outcome="released")
+    assert not store.reap_lease(engine, stale[0], 30, outcome="released")  # only one reaper wins
+    assert store.heartbeat(engine, [dead.id, alive.id]) == {dead.id}  # the dead one learns it
+    assert not store.record_trial(
+        engine, dead, outcome="complete", trial_number=0, value=1.0, config={}
+    )
+    search = store.get_search(engine, "s")
+    assert (search.trials_claimed, search.n_retried, search.n_complete) == (1, 1, 0)
+
+
+def test_stop_lets_running_trials_finish_then_the_search_is_done(engine: sa.Engine) -> None:
+    _new(engine, budget=5)
+    lease = store.claim_trial(engine, "s")
+    assert lease is not None
+    assert store.stop_search(engine, "s").status == "stopping"
+    assert store.claim_trial(engine, "s") is None
+    store.record_trial(engine, lease, outcome="complete", trial_number=0, value=0.5, config={})
+    assert store.get_search(engine, "s").status == "done"
+
+
+def test_epoch_metrics_are_kept_per_trial(engine: sa.Engine) -> None:
+    _new(engine)
+    search = store.get_search(engine, "s")
+    for epoch in range(3):
+        store.record_epoch(
+            engine,
+            search.id,
+            7,
+            epoch,
+            {
+                "step": 10 * (epoch + 1),
+                "train_loss": 1.0 / (epoch + 1),
+                "lr": 0.1,
+                "seconds": 0.5 * epoch,
+            },
+            value=0.5 + epoch / 10,
+        )
+    store.record_epoch(engine, search.id, 8, 0, {"train_loss": float("nan")}, float("inf"))
+    rows = store.epochs_of(engine, "s", 7)
+    assert [(r["epoch"], r["step"], r["value"]) for r in rows] == [
+        (0, 10, 0.5),
+        (1, 20, 0.6),
+        (2, 30, 0.7),
+    ]
+    assert store.epochs_of(engine, "s", 8)[0]["value"] is None  # non-finite is stored as NULL
