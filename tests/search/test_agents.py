@@ -1,0 +1,228 @@
+"""Agents as real processes on real PostgreSQL: an exact budget, SIGKILL, a server restart."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+import sqlalchemy as sa
+
+from lrsearch import store
+
+pytestmark = pytest.mark.slow
+
+SPEC = """
+name = "{name}"
+task = "digits-mlp"
+task_options = {{ hidden = 32 }}
+[budget]
+trials = {trials}
+epochs = {epochs}
+[search]
+sampler = "random"
+seed = 5
+pruner = "none"
+[space]
+families = ["constant", "cosine", "linear"]
+lr = [0.01, 0.2]
+optimizers = ["sgd"]
+warmup = [0.0, 0.0]
+"""
+FAST_RECOVERY = {"LRSEARCH_HEARTBEAT_S": "0.5", "LRSEARCH_STALE_AFTER_S": "3"}
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lrsearch", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _agent(url: str, name: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lrsearch",
+            "worker",
+            "--study",
+            name,
+            "--storage",
+            url,
+            "--threads",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )
+
+
+def _submit(tmp_path: Path, url: str, name: str, trials: int, epochs: int) -> None:
+    spec = tmp_path / f"{name}.toml"
+    spec.write_text(SPEC.format(name=name, trials=trials, epochs=epochs))
+    result = _cli("submit", str(spec), "--storage", url)
+    assert result.returncode == 0, result.stderr
+    assert f"{name}: queued" in result.stdout
+
+
+def _trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    storage = store.make_optuna_storage(url)
+    return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+
+
+def _search(url: str, name: str) -> store.Search:
+    engine = store.make_engine(url)
+    try:
+        return store.get_search(engine, name)
+    finally:
+        engine.dispose()
+
+
+def _wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:  # the database may be restarting: keep polling
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _finish(agents: list[subprocess.Popen[str]], timeout: float = 300) -> list[str]:
+    outputs = []
+    for agent in agents:
+        out, _ = agent.communicate(timeout=timeout)
+        assert agent.returncode == 0, out
+        assert "Traceback" not in out, out
+        outputs.append(out)
+    return outputs
+
+
+def test_four_agents_finish_exactly_the_budget(pg_url: str, tmp_path: Path) -> None:
+    _submit(tmp_path, pg_url, "four", trials=20, epochs=3)
+    outputs = _finish([_agent(pg_url, "four") for _ in range(4)])
+    trials = _trials(pg_url, "four")
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 20
+    search = _search(pg_url, "four")
+    assert (search.n_complete, search.trials_claimed, search.status) == (20, 20, "done")
+    done = [int(out.split("worker done: ")[1].split(" complete")[0]) for out in outputs]
+    assert sum(done) == 20  # every trial ran once, somewhere
+
+
+def _running_lease_of(url: str, pid: int) -> bool:
+    engine = store.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return bool(
+                conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM lr_trials WHERE status = 'running' AND worker LIKE :w"
+                    ),
+                    {"w": f"%:{pid}"},
+                ).scalar()
+            )
+    finally:
+        engine.dispose()
+
+
+def test_a_killed_agents_trial_fails_and_runs_again(pg_url: str, tmp_path: Path) -> None:
+    _submit(tmp_path, pg_url, "kill", trials=6, epochs=120)
+    victim = _agent(pg_url, "kill", FAST_RECOVERY)
+    _wait_for(lambda: _running_lease_of(pg_url, victim.pid), 120, "the victim's first trial")
+    survivor = _agent(pg_url, "kill", FAST_RECOVERY)
+    time.sleep(0.5)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    _finish([survivor])
+
+    trials = _trials(pg_url, "kill")
+    lost = [t for t in trials if t.state.name == "FAIL"]
+    assert len(lost) == 1 and lost[0].user_attrs["fail_reason"] == "worker lost"
+    rerun = [t for t in trials if t.user_attrs.get("retry_of") == lost[0].number]
+    assert len(rerun) == 1 and rerun[0].state.name == "COMPLETE"
+    assert rerun[0].params == lost[0].params and rerun[0].user_attrs["attempt"] == 2
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 6  # the budget, nothing lost
+    search = _search(pg_url, "kill")
+    assert (search.n_complete, search.n_retried, search.status) == (6, 1, "done")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pg_bin(name: str) -> str:
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    if found:
+        return str(found[-1])
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"PostgreSQL's {name} is not installed")
+    return path
+
+
+def _as_postgres(*command: str) -> list[str]:
+    """Run as the postgres user when we are root (initdb refuses to run as root)."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *command]
+    return list(command)
+
+
+@pytest.fixture
+def pg_cluster() -> Iterator[tuple[str, Callable[[], None]]]:
+    """A throwaway PostgreSQL cluster on its own port; yields its URL and a restart function."""
+    folder = Path(tempfile.mkdtemp(prefix="lrsearch-pg-"))
+    data, port = folder / "data", _free_port()
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+    subprocess.run(
+        _as_postgres(_pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"),
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+    ctl = [_pg_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w"]
+    subprocess.run(_as_postgres(*ctl, "start"), check=True, capture_output=True)
+
+    def restart() -> None:
+        subprocess.run(_as_postgres(*ctl, "-m", "fast", "restart"), check=True, capture_output=True)
+
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", restart
+    finally:
+        subprocess.run(_as_postgres(*ctl, "-m", "immediate", "stop"), capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_postgres_restart_mid_search_costs_retries_not_trials(
+    pg_cluster: tuple[str, Callable[[], None]], tmp_path: Path
+) -> None:
+    url, restart = pg_cluster
+    _submit(tmp_path, url, "restart", trials=10, epochs=60)
+    agents = [_agent(url, "restart") for _ in range(2)]
+    _wait_for(lambda: _search(url, "restart").finished >= 2, 180, "two finished trials")
+    restart()
+    outputs = _finish(agents)
+    assert any("retrying" in out for out in outputs)  # the agents did see the restart
+    trials = _trials(url, "restart")
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 10
+    search = _search(url, "restart")
+    assert (search.n_complete, search.n_failed, search.status) == (10, 0, "done")
