@@ -130,7 +130,7 @@ def _run_with_progress(
             stats = (
                 f"complete {search.n_complete} · pruned {search.n_pruned} · "
                 f"failed {search.n_failed} · running {max(search.running, 0)} · "
-                f"best {search.metric} {best_text}"
+                f"retried {search.n_retried} · best {search.metric} {best_text}"
             )
             progress.update(bar, total=search.trial_budget, completed=search.finished, stats=stats)
 
@@ -160,6 +160,11 @@ def _print_results(url: str, name: str, folder: Path) -> None:
     console.print(
         f"[bold]{name}[/bold]: {found.n_complete} complete, {found.n_pruned} pruned, "
         f"{found.n_failed} failed of {found.trial_budget} trials"
+        + (
+            f" ({found.n_retried} re-run after an interruption or a lost worker)"
+            if found.n_retried
+            else ""
+        )
     )
     try:
         best = best_config(url, name)

@@ -62,7 +62,7 @@ class WorkerSummary:
     interrupted: int = 0
     lost: int = 0
     trials: list[tuple[str, int]] = field(default_factory=list)
-    statements: int = 0  # database round trips of this worker's main loop
+    statements: int = 0  # database round trips of this worker, heartbeats included
 
 
 class GracefulStop:
@@ -156,6 +156,8 @@ class Worker:
             stale_after_s=self.settings.stale_after_s,
             max_attempts=self.settings.max_attempts,
         )
+        _count_statements(self.heartbeat.engine, self.summary)
+        _count_statements(self.heartbeat.storage.engine, self.summary)
         try:
             self._retry(lambda: store.ensure_current(self.engine), "check schema")
             if self.only is not None:
