@@ -64,13 +64,28 @@ def run_agents(agents: int, trials: int, epochs: int, folder: Path) -> dict[str,
         spec = folder / f"agents-{agents}.toml"
         spec.write_text(SPEC.format(trials=trials, epochs=epochs))
         lrsearch = [sys.executable, "-m", "lrsearch"]
-        subprocess.run([*lrsearch, "submit", str(spec), "--storage", url], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [*lrsearch, "submit", str(spec), "--storage", url], check=True, capture_output=True
+        )
         started = time.perf_counter()
         procs = [
-            subprocess.Popen([*lrsearch, "worker", "--study", "agents", "--storage", url,
-                              "--of", str(agents), "--index", str(i)],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            subprocess.Popen(
+                [
+                    *lrsearch,
+                    "worker",
+                    "--study",
+                    "agents",
+                    "--storage",
+                    url,
+                    "--of",
+                    str(agents),
+                    "--index",
+                    str(i),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
             for i in range(agents)
         ]
         outputs = [p.communicate()[0] for p in procs]

@@ -185,7 +185,7 @@ def _print_results(url: str, name: str, folder: Path) -> None:
     table.add_row("optimizer", f"{best['optimizer']} {options}".strip())
     console.print(table)
     spec = parse_spec(found.spec)
-    steps = _trial_steps(spec)
+    steps = best["steps"] or _trial_steps(spec)
     curve_png = plot_schedules(
         [(schedule.family, schedule)],
         steps,
@@ -208,7 +208,7 @@ def _print_results(url: str, name: str, folder: Path) -> None:
 
 
 def _trial_steps(spec: Any) -> int:
-    """Updates per trial: for an epoch budget, the task's steps per epoch times epochs."""
+    """Updates per trial from the spec (for searches whose epochs were not recorded)."""
     if spec.budget.steps is not None:
         return int(spec.budget.steps)
     from lrsearch.tasks.registry import load_task

@@ -54,6 +54,8 @@ class OptunaReporter:
     ) -> None:
         self.trial, self.metric = trial, metric
         self.on_epoch, self.lost = on_epoch, lost
+        # NopPruner never prunes: skip the database read that asking it costs every epoch.
+        self.prunes = not isinstance(trial.study.pruner, optuna.pruners.NopPruner)
         self.history: list[dict[str, float]] = []
 
     def __call__(self, epoch: int, step: int, metrics: Mapping[str, float]) -> None:
@@ -66,7 +68,7 @@ class OptunaReporter:
         if self.on_epoch is not None:
             hook = self.on_epoch
             retrying(lambda: hook(epoch, row), "record epoch")
-        if retrying(self.trial.should_prune, "should_prune"):
+        if self.prunes and retrying(self.trial.should_prune, "should_prune"):
             raise optuna.TrialPruned(f"pruned after epoch {epoch}")
 
 

@@ -29,6 +29,7 @@ def best_config(storage_url: str, name: str) -> dict[str, Any]:
         store.require_current(engine)
         search = store.get_search(engine, name)
         best = store.get_best(engine, name)
+        epochs = store.epochs_of(engine, name, best.trial_number) if best else []
     finally:
         engine.dispose()
     if best is None:
@@ -43,6 +44,7 @@ def best_config(storage_url: str, name: str) -> dict[str, Any]:
         "optimizer": best.config["optimizer"],
         "optimizer_params": best.config.get("optimizer_params", {}),
         "seed": best.config.get("seed", 0),
+        "steps": epochs[-1]["step"] if epochs else None,  # updates the best trial trained
     }
 
 

@@ -252,11 +252,7 @@ class Worker:
     def _train(
         self, ctx: _SearchContext, trial: optuna.Trial, lease: store.Lease
     ) -> TrialOutcome | None:
-        def on_epoch(epoch: int, metrics: Mapping[str, float]) -> None:
-            store.record_epoch(
-                self.engine, ctx.search.id, trial.number, epoch, metrics, metrics[ctx.search.metric]
-            )
-
+        epochs = _EpochBuffer(self, ctx.search.id, trial.number, ctx.search.metric)
         try:
             return run_trial(
                 trial,
@@ -265,7 +261,7 @@ class Worker:
                 self.device,
                 metric=ctx.search.metric,
                 direction=ctx.search.direction,
-                on_epoch=on_epoch,
+                on_epoch=epochs.add,
                 lost=lambda: self.heartbeat.is_lost(lease.id),
             )
         except (WorkerStopped, LeaseLost):
@@ -275,6 +271,8 @@ class Worker:
             reason = f"error: {type(exc).__name__}: {exc}"[:500]
             self._retry(lambda: trial.set_user_attr("fail_reason", reason), "set_user_attr")
             return None
+        finally:
+            epochs.flush()
 
     def _abandon(self, ctx: _SearchContext, trial: optuna.Trial, lease: store.Lease) -> None:
         """Interrupted: fail the Optuna trial, enqueue it again, give the slot back."""
@@ -323,6 +321,36 @@ class Worker:
             ),
             "record the result",
         )
+
+
+class _EpochBuffer:
+    """Per-epoch rows of one trial, written at most every ``FLUSH_S`` and when it ends."""
+
+    FLUSH_S = 2.0
+
+    def __init__(self, worker: Worker, search_id: int, trial_number: int, metric: str) -> None:
+        self.worker, self.search_id, self.trial_number, self.metric = (
+            worker,
+            search_id,
+            trial_number,
+            metric,
+        )
+        self.rows: list[tuple[int, Mapping[str, float], float]] = []
+        self.flushed_at = time.monotonic()
+
+    def add(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        self.rows.append((epoch, metrics, metrics[self.metric]))
+        if time.monotonic() - self.flushed_at >= self.FLUSH_S:
+            self.flush()
+
+    def flush(self) -> None:
+        rows, self.rows = self.rows, []
+        engine = self.worker.engine
+        self.worker._retry(
+            lambda: store.record_epochs(engine, self.search_id, self.trial_number, rows),
+            "record epochs",
+        )
+        self.flushed_at = time.monotonic()
 
 
 def run_worker(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -342,28 +342,34 @@ def reap_lease(
     return True
 
 
-def record_epoch(
+def record_epochs(
     engine: Engine,
     search_id: int,
     trial_number: int,
-    epoch: int,
-    metrics: Mapping[str, float],
-    value: float,
+    rows: Sequence[tuple[int, Mapping[str, float], float]],
 ) -> None:
-    """One row of per-epoch results: train loss, the searched metric, LR and seconds."""
+    """Per-epoch results ``(epoch, metrics, value)``: train loss, the metric, LR and seconds.
+
+    One transaction for all the rows: workers batch them, to keep database round trips (and,
+    on SQLite, lock hand-offs between workers) off the per-epoch path.
+    """
+    if not rows:
+        return
+    values = [
+        {
+            "search_id": search_id,
+            "trial_number": trial_number,
+            "epoch": epoch,
+            "step": int(metrics.get("step", 0)),
+            "train_loss": _finite(metrics.get("train_loss")),
+            "value": _finite(value),
+            "lr": _finite(metrics.get("lr")),
+            "seconds": _finite(metrics.get("seconds")),
+        }
+        for epoch, metrics, value in rows
+    ]
     with _transaction(engine) as conn:
-        conn.execute(
-            epoch_metrics.insert().values(
-                search_id=search_id,
-                trial_number=trial_number,
-                epoch=epoch,
-                step=int(metrics.get("step", 0)),
-                train_loss=_finite(metrics.get("train_loss")),
-                value=_finite(value),
-                lr=_finite(metrics.get("lr")),
-                seconds=_finite(metrics.get("seconds")),
-            )
-        )
+        conn.execute(epoch_metrics.insert(), values)
 
 
 def epochs_of(engine: Engine, name: str, trial_number: int) -> list[dict[str, Any]]:

@@ -13,31 +13,14 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import optuna
 import pytest
 import sqlalchemy as sa
+from searchutil import read_search, read_trials, spec_toml
 
 from lrsearch import store
 
 pytestmark = pytest.mark.slow
 
-SPEC = """
-name = "{name}"
-task = "digits-mlp"
-task_options = {{ hidden = 32 }}
-[budget]
-trials = {trials}
-epochs = {epochs}
-[search]
-sampler = "random"
-seed = 5
-pruner = "none"
-[space]
-families = ["constant", "cosine", "linear"]
-lr = [0.01, 0.2]
-optimizers = ["sgd"]
-warmup = [0.0, 0.0]
-"""
 FAST_RECOVERY = {"LRSEARCH_HEARTBEAT_S": "0.5", "LRSEARCH_STALE_AFTER_S": "3"}
 
 
@@ -74,23 +57,12 @@ def _agent(url: str, name: str, env: dict[str, str] | None = None) -> subprocess
 
 def _submit(tmp_path: Path, url: str, name: str, trials: int, epochs: int) -> None:
     spec = tmp_path / f"{name}.toml"
-    spec.write_text(SPEC.format(name=name, trials=trials, epochs=epochs))
+    spec.write_text(
+        spec_toml(name, trials, epochs, seed=5, families=("constant", "cosine", "linear"))
+    )
     result = _cli("submit", str(spec), "--storage", url)
     assert result.returncode == 0, result.stderr
     assert f"{name}: queued" in result.stdout
-
-
-def _trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
-    storage = store.make_optuna_storage(url)
-    return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
-
-
-def _search(url: str, name: str) -> store.Search:
-    engine = store.make_engine(url)
-    try:
-        return store.get_search(engine, name)
-    finally:
-        engine.dispose()
 
 
 def _wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -118,9 +90,9 @@ def _finish(agents: list[subprocess.Popen[str]], timeout: float = 300) -> list[s
 def test_four_agents_finish_exactly_the_budget(pg_url: str, tmp_path: Path) -> None:
     _submit(tmp_path, pg_url, "four", trials=20, epochs=3)
     outputs = _finish([_agent(pg_url, "four") for _ in range(4)])
-    trials = _trials(pg_url, "four")
+    trials = read_trials(pg_url, "four")
     assert [t.state.name for t in trials] == ["COMPLETE"] * 20
-    search = _search(pg_url, "four")
+    search = read_search(pg_url, "four")
     assert (search.n_complete, search.trials_claimed, search.status) == (20, 20, "done")
     done = [int(out.split("worker done: ")[1].split(" complete")[0]) for out in outputs]
     assert sum(done) == 20  # every trial ran once, somewhere
@@ -152,14 +124,14 @@ def test_a_killed_agents_trial_fails_and_runs_again(pg_url: str, tmp_path: Path)
     victim.wait(timeout=30)
     _finish([survivor])
 
-    trials = _trials(pg_url, "kill")
+    trials = read_trials(pg_url, "kill")
     lost = [t for t in trials if t.state.name == "FAIL"]
     assert len(lost) == 1 and lost[0].user_attrs["fail_reason"] == "worker lost"
     rerun = [t for t in trials if t.user_attrs.get("retry_of") == lost[0].number]
     assert len(rerun) == 1 and rerun[0].state.name == "COMPLETE"
     assert rerun[0].params == lost[0].params and rerun[0].user_attrs["attempt"] == 2
     assert sum(t.state.name == "COMPLETE" for t in trials) == 6  # the budget, nothing lost
-    search = _search(pg_url, "kill")
+    search = read_search(pg_url, "kill")
     assert (search.n_complete, search.n_retried, search.status) == (6, 1, "done")
 
 
@@ -218,11 +190,11 @@ def test_a_postgres_restart_mid_search_costs_retries_not_trials(
     url, restart = pg_cluster
     _submit(tmp_path, url, "restart", trials=10, epochs=60)
     agents = [_agent(url, "restart") for _ in range(2)]
-    _wait_for(lambda: _search(url, "restart").finished >= 2, 180, "two finished trials")
+    _wait_for(lambda: read_search(url, "restart").finished >= 2, 180, "two finished trials")
     restart()
     outputs = _finish(agents)
     assert any("retrying" in out for out in outputs)  # the agents did see the restart
-    trials = _trials(url, "restart")
+    trials = read_trials(url, "restart")
     assert [t.state.name for t in trials] == ["COMPLETE"] * 10
-    search = _search(url, "restart")
+    search = read_search(url, "restart")
     assert (search.n_complete, search.n_failed, search.status) == (10, 0, "done")

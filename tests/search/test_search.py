@@ -117,3 +117,21 @@ def test_a_different_spec_under_the_same_name_is_refused(
     prepare_search(db_url, parse_spec(make_spec()))
     with pytest.raises(ConflictError, match="different spec"):
         prepare_search(db_url, parse_spec(make_spec(budget={"trials": 9, "epochs": 2})))
+
+
+def test_every_epoch_is_recorded_beside_optunas_values(
+    db_url: str, make_spec: SpecFactory
+) -> None:
+    search, study = _run(db_url, make_spec(budget={"trials": 3, "epochs": 4}))
+    engine = store.make_engine(db_url)
+    try:
+        for trial in study.trials:
+            rows = store.epochs_of(engine, search.name, trial.number)
+            assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
+            assert [r["value"] for r in rows] == pytest.approx(
+                [trial.intermediate_values[e] for e in range(4)]
+            )
+            assert all(r["lr"] is not None and r["train_loss"] > 0 for r in rows)
+            assert rows[-1]["step"] == 4 * rows[0]["step"]
+    finally:
+        engine.dispose()

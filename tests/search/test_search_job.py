@@ -10,29 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-import optuna
 import pytest
+from searchutil import read_search, read_trials, spec_toml
 
 from lrsearch import store
 
 pytestmark = pytest.mark.slow
-
-SPEC = """
-name = "{name}"
-task = "digits-mlp"
-task_options = {{ hidden = 32 }}
-[budget]
-trials = {trials}
-epochs = {epochs}
-[search]
-sampler = "random"
-seed = 3
-pruner = "none"
-[space]
-families = ["constant", "cosine", "step", "one_cycle"]
-lr = [0.01, 0.3]
-optimizers = ["sgd"]
-"""
 
 
 def _lrsearch(*args: str, cwd: Path) -> subprocess.Popen[str]:
@@ -46,21 +29,8 @@ def _lrsearch(*args: str, cwd: Path) -> subprocess.Popen[str]:
     )
 
 
-def _trial_states(url: str, name: str) -> list[str]:
-    study = optuna.load_study(study_name=name, storage=store.make_optuna_storage(url))
-    return [t.state.name for t in study.trials]
-
-
-def _search(url: str, name: str) -> store.Search:
-    engine = store.make_engine(url)
-    try:
-        return store.get_search(engine, name)
-    finally:
-        engine.dispose()
-
-
 def test_two_workers_on_one_sqlite_file_finish_exactly_the_budget(tmp_path: Path) -> None:
-    (tmp_path / "spec.toml").write_text(SPEC.format(name="two", trials=12, epochs=2))
+    (tmp_path / "spec.toml").write_text(spec_toml("two", trials=12, epochs=2))
     url = f"sqlite:///{tmp_path / 'two.db'}"
     proc = _lrsearch(
         "search", "spec.toml", "--workers", "2", "--threads", "1", "--storage", url, cwd=tmp_path
@@ -70,8 +40,8 @@ def test_two_workers_on_one_sqlite_file_finish_exactly_the_budget(tmp_path: Path
     logs = "".join(p.read_text() for p in (tmp_path / "lrsearch-results/two/logs").glob("*.log"))
     assert "database is locked" not in logs + err and "Traceback" not in logs
     assert logs.count("worker done") == 2
-    assert _trial_states(url, "two") == ["COMPLETE"] * 12
-    search = _search(url, "two")
+    assert [t.state.name for t in read_trials(url, "two")] == ["COMPLETE"] * 12
+    search = read_search(url, "two")
     assert (search.n_complete, search.trials_claimed, search.status) == (12, 12, "done")
     assert "best of two" in out
     assert (tmp_path / "lrsearch-results/two/best_schedule.png").stat().st_size > 10_000
@@ -92,7 +62,7 @@ def test_two_workers_on_one_sqlite_file_finish_exactly_the_budget(tmp_path: Path
 
 
 def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path: Path) -> None:
-    (tmp_path / "spec.toml").write_text(SPEC.format(name="resume", trials=8, epochs=30))
+    (tmp_path / "spec.toml").write_text(spec_toml("resume", trials=8, epochs=30))
     url = f"sqlite:///{tmp_path / 'resume.db'}"
     args = ("search", "spec.toml", "--workers", "2", "--threads", "1", "--storage", url)
     proc = _lrsearch(*args, cwd=tmp_path)
@@ -101,7 +71,7 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path: Path) -> No
         time.sleep(0.5)
         if (tmp_path / "resume.db").exists():
             try:
-                if _search(url, "resume").finished >= 2:
+                if read_search(url, "resume").finished >= 2:
                     break
             except Exception:
                 continue
@@ -109,9 +79,9 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path: Path) -> No
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "run the same command to resume" in err and "Traceback" not in err
-    stopped = _search(url, "resume")
+    stopped = read_search(url, "resume")
     assert 2 <= stopped.finished < 8
-    states = _trial_states(url, "resume")
+    states = [t.state.name for t in read_trials(url, "resume")]
     assert "RUNNING" not in states  # nothing left dangling
     interrupted = states.count("FAIL")
     assert interrupted == stopped.n_retried and stopped.trials_claimed == stopped.finished
@@ -120,6 +90,8 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path: Path) -> No
     _, err = again.communicate(timeout=300)
     assert again.returncode == 0, err
     assert f"resuming resume: {stopped.finished} of 8 done" in err
-    done = _search(url, "resume")
+    done = read_search(url, "resume")
     assert (done.n_complete, done.status) == (8, "done")
-    assert _trial_states(url, "resume").count("COMPLETE") == 8  # only the remaining ones ran
+    assert [t.state.name for t in read_trials(url, "resume")].count(
+        "COMPLETE"
+    ) == 8  # only the remaining ones ran

@@ -195,11 +195,8 @@ def test_stop_lets_running_trials_finish_then_the_search_is_done(engine: sa.Engi
 def test_epoch_metrics_are_kept_per_trial(engine: sa.Engine) -> None:
     _new(engine)
     search = store.get_search(engine, "s")
-    for epoch in range(3):
-        store.record_epoch(
-            engine,
-            search.id,
-            7,
+    rows = [
+        (
             epoch,
             {
                 "step": 10 * (epoch + 1),
@@ -207,13 +204,18 @@ def test_epoch_metrics_are_kept_per_trial(engine: sa.Engine) -> None:
                 "lr": 0.1,
                 "seconds": 0.5 * epoch,
             },
-            value=0.5 + epoch / 10,
+            0.5 + epoch / 10,
         )
-    store.record_epoch(engine, search.id, 8, 0, {"train_loss": float("nan")}, float("inf"))
-    rows = store.epochs_of(engine, "s", 7)
-    assert [(r["epoch"], r["step"], r["value"]) for r in rows] == [
+        for epoch in range(3)
+    ]
+    store.record_epochs(engine, search.id, 7, rows)
+    store.record_epochs(engine, search.id, 8, [(0, {"train_loss": float("nan")}, float("inf"))])
+    store.record_epochs(engine, search.id, 9, [])
+    kept = store.epochs_of(engine, "s", 7)
+    assert [(r["epoch"], r["step"], r["value"]) for r in kept] == [
         (0, 10, 0.5),
         (1, 20, 0.6),
         (2, 30, 0.7),
     ]
     assert store.epochs_of(engine, "s", 8)[0]["value"] is None  # non-finite is stored as NULL
+    assert store.epochs_of(engine, "s", 9) == []
