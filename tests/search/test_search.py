@@ -119,9 +119,7 @@ def test_a_different_spec_under_the_same_name_is_refused(
         prepare_search(db_url, parse_spec(make_spec(budget={"trials": 9, "epochs": 2})))
 
 
-def test_every_epoch_is_recorded_beside_optunas_values(
-    db_url: str, make_spec: SpecFactory
-) -> None:
+def test_every_epoch_is_recorded_beside_optunas_values(db_url: str, make_spec: SpecFactory) -> None:
     search, study = _run(db_url, make_spec(budget={"trials": 3, "epochs": 4}))
     engine = store.make_engine(db_url)
     try:
