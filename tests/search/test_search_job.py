@@ -62,13 +62,13 @@ def test_two_workers_on_one_sqlite_file_finish_exactly_the_budget(tmp_path: Path
 
 
 def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path: Path) -> None:
-    (tmp_path / "spec.toml").write_text(spec_toml("resume", trials=8, epochs=30))
+    (tmp_path / "spec.toml").write_text(spec_toml("resume", trials=8, epochs=250))
     url = f"sqlite:///{tmp_path / 'resume.db'}"
     args = ("search", "spec.toml", "--workers", "2", "--threads", "1", "--storage", url)
     proc = _lrsearch(*args, cwd=tmp_path)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        time.sleep(0.5)
+        time.sleep(0.2)
         if (tmp_path / "resume.db").exists():
             try:
                 if read_search(url, "resume").finished >= 2:
