@@ -115,11 +115,12 @@ def _running_lease_of(url: str, pid: int) -> bool:
 
 
 def test_a_killed_agents_trial_fails_and_runs_again(pg_url: str, tmp_path: Path) -> None:
-    _submit(tmp_path, pg_url, "kill", trials=6, epochs=120)
+    _submit(tmp_path, pg_url, "kill", trials=6, epochs=300)
     victim = _agent(pg_url, "kill", FAST_RECOVERY)
     _wait_for(lambda: _running_lease_of(pg_url, victim.pid), 120, "the victim's first trial")
     survivor = _agent(pg_url, "kill", FAST_RECOVERY)
     time.sleep(0.5)
+    _wait_for(lambda: _running_lease_of(pg_url, victim.pid), 60, "the victim mid-trial")
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
     _finish([survivor])
@@ -188,7 +189,7 @@ def test_a_postgres_restart_mid_search_costs_retries_not_trials(
     pg_cluster: tuple[str, Callable[[], None]], tmp_path: Path
 ) -> None:
     url, restart = pg_cluster
-    _submit(tmp_path, url, "restart", trials=10, epochs=60)
+    _submit(tmp_path, url, "restart", trials=10, epochs=200)
     agents = [_agent(url, "restart") for _ in range(2)]
     _wait_for(lambda: read_search(url, "restart").finished >= 2, 180, "two finished trials")
     restart()
