@@ -7,6 +7,7 @@ never a traceback.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -81,6 +82,7 @@ def search(
     url = _storage(storage)
     found = prepare_search(url, parsed)
     folder = out or Path("lrsearch-results") / parsed.name
+    signal.signal(signal.SIGTERM, _interrupt)  # a process manager's stop is a Ctrl-C here
     if found.remaining > 0:
         console = Console(stderr=True)
         if not console.is_terminal:  # a log file: one wide line per refresh, not 80 columns
@@ -100,6 +102,10 @@ def search(
             )
             raise typer.Exit(130)
     _print_results(url, parsed.name, folder)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _run_with_progress(

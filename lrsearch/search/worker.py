@@ -66,7 +66,11 @@ class WorkerSummary:
 
 
 class GracefulStop:
-    """Turns SIGTERM/SIGINT into WorkerStopped, except inside ``critical()`` sections."""
+    """Turns SIGTERM/SIGINT into WorkerStopped, except inside ``critical()`` sections.
+
+    Inside one, the signal only sets ``requested``; the worker checks it where it knows what
+    to give back (right after claiming, right after recording).
+    """
 
     def __init__(self) -> None:
         self.requested = False
@@ -88,8 +92,6 @@ class GracefulStop:
             yield
         finally:
             self._depth -= 1
-        if self._depth == 0 and self.requested:
-            raise WorkerStopped("stopped by signal")
 
 
 def set_thread_budget(n_workers: int, threads: int | None = None) -> int:
@@ -177,12 +179,7 @@ class Worker:
     def _step(self) -> bool:
         """Run one trial if a slot is free; otherwise wait or finish. False: the worker is done."""
         for name in self._candidates():
-            with self.stop.critical():
-                lease = self._retry(
-                    lambda n=name: store.claim_trial(self.engine, n, self.name), "claim a trial"
-                )
-            if lease is not None:
-                self._run_trial(self._context(name), lease)
+            if self._claim_and_run(self._context(name)):
                 return True
         if self._nothing_left() and not self.wait:
             return False
@@ -224,8 +221,19 @@ class Worker:
             self._contexts[name] = _SearchContext(search, spec, study, task)
         return self._contexts[name]
 
-    def _run_trial(self, ctx: _SearchContext, lease: store.Lease) -> None:
+    def _claim_and_run(self, ctx: _SearchContext) -> bool:
+        """Claim a slot, ask Optuna, train, record; False when the search has no free slot.
+
+        A stop that arrives while claiming or asking is acted on right after: the new trial is
+        abandoned at once, so its slot and parameters go back.
+        """
         with self.stop.critical():
+            lease = self._retry(
+                lambda: store.claim_trial(self.engine, ctx.search.name, self.name),
+                "claim a trial",
+            )
+            if lease is None:
+                return False
             trial = self._retry(lambda: _ask(ctx.study), "ask for a trial")
             attempt = int(trial.user_attrs.get("attempt", 1))
             self._retry(
@@ -235,6 +243,14 @@ class Worker:
                 "start the trial",
             )
             self.heartbeat.hold(lease.id)
+        if self.stop.requested:
+            with self.stop.critical():
+                self._abandon(ctx, trial, lease)
+            raise WorkerStopped("stopped by signal")
+        self._run_trial(ctx, trial, lease)
+        return True
+
+    def _run_trial(self, ctx: _SearchContext, trial: optuna.Trial, lease: store.Lease) -> None:
         try:
             result = self._train(ctx, trial, lease)
         except LeaseLost:
@@ -248,6 +264,8 @@ class Worker:
         with self.stop.critical():
             self._record(ctx, trial, lease, result)
             self.heartbeat.drop(lease.id)
+        if self.stop.requested:
+            raise WorkerStopped("stopped by signal")  # after recording: nothing to give back
 
     def _train(
         self, ctx: _SearchContext, trial: optuna.Trial, lease: store.Lease

@@ -18,6 +18,12 @@ from lrsearch import store
 pytestmark = pytest.mark.slow
 
 
+def _as_in_a_terminal() -> None:
+    # A job started in the background of a non-interactive shell (as CI may be) inherits
+    # SIGINT ignored; a terminal's foreground command has it at its default, like here.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _lrsearch(*args: str, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "lrsearch", *args],
@@ -26,6 +32,7 @@ def _lrsearch(*args: str, cwd: Path) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_as_in_a_terminal,
     )
 
 
@@ -95,3 +102,23 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path: Path) -> No
     assert [t.state.name for t in read_trials(url, "resume")].count(
         "COMPLETE"
     ) == 8  # only the remaining ones ran
+
+
+def test_sigterm_stops_the_search_job_like_ctrl_c(tmp_path: Path) -> None:
+    (tmp_path / "spec.toml").write_text(spec_toml("term", trials=6, epochs=250))
+    url = f"sqlite:///{tmp_path / 'term.db'}"
+    proc = _lrsearch("search", "spec.toml", "--threads", "1", "--storage", url, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        try:
+            if read_search(url, "term").running >= 1:
+                break
+        except Exception:
+            continue
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    stopped = read_search(url, "term")
+    assert stopped.running == 0 and stopped.finished < 6
+    assert "RUNNING" not in [t.state.name for t in read_trials(url, "term")]
