@@ -146,7 +146,7 @@ def run_local(
             for proc, _ in procs:
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGTERM)
-            _wait_all(procs, engine, name, on_progress)
+            _wait_all(procs)
         _report(engine, name, on_progress)
         errors = [
             _tail(log) for p, log in procs if p.returncode not in (0, None) and not interrupted
@@ -159,12 +159,7 @@ def run_local(
         engine.dispose()
 
 
-def _wait_all(
-    procs: list[tuple[subprocess.Popen[bytes], Path]],
-    engine: object,
-    name: str,
-    on_progress: Callable[[store.Search, store.Best | None], None] | None,
-) -> None:
+def _wait_all(procs: list[tuple[subprocess.Popen[bytes], Path]]) -> None:
     """Wait for the workers to abandon their trials; a second Ctrl-C kills them."""
     deadline = time.monotonic() + 60.0
     try:

@@ -56,13 +56,11 @@ class OptunaReporter:
         self.on_epoch, self.lost = on_epoch, lost
         # NopPruner never prunes: skip the database read that asking it costs every epoch.
         self.prunes = not isinstance(trial.study.pruner, optuna.pruners.NopPruner)
-        self.history: list[dict[str, float]] = []
 
     def __call__(self, epoch: int, step: int, metrics: Mapping[str, float]) -> None:
         if self.lost is not None and self.lost():
             raise LeaseLost(f"lease lost during trial {self.trial.number}")
         row = {"epoch": epoch, "step": step, **metrics}
-        self.history.append(row)
         value = metrics[self.metric]
         retrying(lambda: self.trial.report(value, epoch), "report")
         if self.on_epoch is not None:
@@ -83,7 +81,7 @@ def run_trial(
     on_epoch: EpochHook | None = None,
     lost: Callable[[], bool] | None = None,
 ) -> TrialOutcome:
-    """Train one suggested config; the trial's attributes record its schedule and history."""
+    """Train one suggested config; the trial's attributes record its schedule and config."""
     config = suggest(trial, spec)
     for key, value in (
         ("schedule", config.schedule.to_dict()),
