@@ -42,18 +42,27 @@ def engine_kwargs(url: str, sqlite_timeout_s: float = SQLITE_TIMEOUT_S) -> dict[
     return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5, "pool_recycle": 1800}
 
 
-def make_engine(url: str, sqlite_timeout_s: float = SQLITE_TIMEOUT_S) -> Engine:
-    """An engine for ``url`` with lrsearch's settings; a bad URL is a StoreError."""
+def make_engine(
+    url: str, sqlite_timeout_s: float = SQLITE_TIMEOUT_S, *, reader: bool = False
+) -> Engine:
+    """An engine for ``url`` with lrsearch's settings; a bad URL is a StoreError.
+
+    A ``reader`` engine (the HTTP service's reads) opens plain deferred transactions on SQLite:
+    in WAL mode they read a snapshot without taking the write lock, so reads never wait for
+    workers. Writers use ``BEGIN IMMEDIATE``.
+    """
     url = normalize_url(url)
     try:
         engine = sa.create_engine(url, **engine_kwargs(url, sqlite_timeout_s))
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise StoreError(f"storage URL {url!r} is not usable: {exc}") from None
-    tune_engine(engine, sqlite_timeout_s)
+    tune_engine(engine, sqlite_timeout_s, immediate=not reader)
     return engine
 
 
-def tune_engine(engine: Engine, sqlite_timeout_s: float = SQLITE_TIMEOUT_S) -> None:
+def tune_engine(
+    engine: Engine, sqlite_timeout_s: float = SQLITE_TIMEOUT_S, *, immediate: bool = True
+) -> None:
     """Apply the SQLite discipline to an engine made elsewhere (Optuna's); no-op otherwise."""
     if engine.dialect.name != "sqlite":
         return
@@ -68,7 +77,7 @@ def tune_engine(engine: Engine, sqlite_timeout_s: float = SQLITE_TIMEOUT_S) -> N
         cursor.close()
 
     def on_begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     sa.event.listen(engine, "connect", on_connect)
     sa.event.listen(engine, "begin", on_begin)

@@ -63,6 +63,7 @@ trials = sa.Table(
     sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
     sa.Index("ix_lr_trials_status_heartbeat", "status", "heartbeat_at"),
+    sa.Index("ix_lr_trials_search_number", "search_id", "trial_number"),
 )
 
 # Per-trial, per-epoch results: what the API and plots read without scanning Optuna's tables.

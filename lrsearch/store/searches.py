@@ -97,7 +97,11 @@ def _utc(moment: datetime) -> datetime:
 
 
 def _row_to_search(row: sa.Row[Any]) -> Search:
-    data = dict(row._mapping)
+    return _search_from(dict(row._mapping))
+
+
+def _search_from(data: dict[str, Any]) -> Search:
+    """A Search from a row's columns (and only those: callers pop any joined extras)."""
     spec = json.loads(data.pop("spec_json"))
     data["created_at"], data["updated_at"] = _utc(data["created_at"]), _utc(data["updated_at"])
     return Search(spec=spec, **data)
@@ -143,7 +147,7 @@ def find_search(engine: Engine, name: str) -> Search | None:
 def get_search(engine: Engine, name: str) -> Search:
     found = find_search(engine, name)
     if found is None:
-        raise NotFoundError(f"no search named {name!r}")
+        raise NotFoundError(f"no study named {name!r}")
     return found
 
 
@@ -410,7 +414,7 @@ def stop_search(engine: Engine, name: str) -> Search:
             searches.select().where(searches.c.name == name).with_for_update()
         ).first()
         if row is None:
-            raise NotFoundError(f"no search named {name!r}")
+            raise NotFoundError(f"no study named {name!r}")
         search = _row_to_search(row)
         if search.status in ACTIVE_STATUSES:
             status = "done" if search.running == 0 else "stopping"
@@ -534,4 +538,4 @@ def set_status(engine: Engine, name: str, status: str, error: str | None = None)
     )
     with _transaction(engine) as conn:
         if conn.execute(query).rowcount != 1:
-            raise NotFoundError(f"no search named {name!r}")
+            raise NotFoundError(f"no study named {name!r}")

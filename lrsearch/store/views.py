@@ -1,0 +1,191 @@
+"""Read views for the HTTP service, and deleting a search's rows.
+
+Each view costs a fixed number of indexed queries, whatever the number of trials: listing
+searches and reading the best join ``lr_searches`` with ``lr_best``; a page of trials reads
+``lr_trials`` by ``(search_id, trial_number)``. None of them reads Optuna's tables.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from lrsearch.errors import NotFoundError
+from lrsearch.store.models import best, epoch_metrics, searches, trials
+from lrsearch.store.searches import Search, _search_from, _transaction, _utc
+
+
+@dataclass(frozen=True)
+class SearchSummary:
+    """A search with its best value: one row of the studies list."""
+
+    search: Search
+    best_value: float | None
+    best_trial: int | None
+
+
+@dataclass(frozen=True)
+class TrialLease:
+    """Where a trial of a search ran: lrsearch's lease row, with the Optuna trial it ran."""
+
+    trial_number: int
+    optuna_trial_id: int
+    status: str  # claimed, running, complete, pruned, failed, released, stale
+    attempt: int
+    worker: str
+    reason: str | None
+
+
+_LEASE_COLUMNS = (
+    trials.c.trial_number,
+    trials.c.optuna_trial_id,
+    trials.c.status,
+    trials.c.attempt,
+    trials.c.worker,
+    trials.c.reason,
+)
+
+
+def _summaries_query() -> sa.Select[Any]:
+    return sa.select(
+        searches, best.c.value.label("best_value"), best.c.trial_number.label("best_trial")
+    ).outerjoin(best, best.c.search_id == searches.c.id)
+
+
+def _summary(row: sa.Row[Any]) -> SearchSummary:
+    data = dict(row._mapping)
+    best_value, best_trial = data.pop("best_value"), data.pop("best_trial")
+    return SearchSummary(_search_from(data), best_value, best_trial)
+
+
+def search_page(engine: Engine, *, limit: int, offset: int) -> tuple[list[SearchSummary], int]:
+    """Searches in creation order, ``limit`` from ``offset``, and how many there are in all."""
+    query = _summaries_query().order_by(searches.c.id).limit(limit).offset(offset)
+    with _transaction(engine) as conn:
+        rows = [_summary(row) for row in conn.execute(query)]
+        total = conn.execute(sa.select(sa.func.count()).select_from(searches)).scalar_one()
+    return rows, int(total)
+
+
+def search_summary(engine: Engine, name: str) -> SearchSummary:
+    """One search with its best value; NotFoundError if there is no such search."""
+    with _transaction(engine) as conn:
+        row = conn.execute(_summaries_query().where(searches.c.name == name)).first()
+    if row is None:
+        raise NotFoundError(f"no study named {name!r}")
+    return _summary(row)
+
+
+# Lease statuses as the Optuna trial states they stand for. A released or stale lease is an
+# abandoned attempt: its Optuna trial was failed ("interrupted", "worker lost") and run again.
+LEASE_STATES: dict[str, tuple[str, ...]] = {
+    "RUNNING": ("claimed", "running"),
+    "COMPLETE": ("complete",),
+    "PRUNED": ("pruned",),
+    "FAIL": ("failed", "released", "stale"),
+}
+
+
+def trial_page(
+    engine: Engine,
+    search_id: int,
+    *,
+    state: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[TrialLease], int]:
+    """The search's trials by number (``state`` one of LEASE_STATES' keys), and their total."""
+    where = [trials.c.search_id == search_id, trials.c.trial_number.is_not(None)]
+    if state is not None:
+        where.append(trials.c.status.in_(LEASE_STATES[state]))
+    query = (
+        sa.select(*_LEASE_COLUMNS)
+        .where(*where)
+        .order_by(trials.c.trial_number)
+        .limit(limit)
+        .offset(offset)
+    )
+    count = sa.select(sa.func.count()).select_from(trials).where(*where)
+    with _transaction(engine) as conn:
+        rows = [TrialLease(*row) for row in conn.execute(query)]
+        total = conn.execute(count).scalar_one()
+    return rows, int(total)
+
+
+def trial_lease(engine: Engine, search_id: int, trial_number: int) -> TrialLease | None:
+    """The lease that ran trial ``trial_number`` of the search, if lrsearch ran it."""
+    query = sa.select(*_LEASE_COLUMNS).where(
+        trials.c.search_id == search_id, trials.c.trial_number == trial_number
+    )
+    with _transaction(engine) as conn:
+        row = conn.execute(query.order_by(trials.c.id.desc())).first()
+    return TrialLease(*row) if row is not None else None
+
+
+def best_summary(engine: Engine, name: str) -> dict[str, Any]:
+    """The best trial of a search as JSON-ready data (``lrsearch best``, ``GET .../best``).
+
+    One transaction, so the search, its best and the best trial's length agree. NotFoundError
+    if the search does not exist or has no complete trial yet.
+    """
+    query = (
+        sa.select(
+            searches.c.id,
+            searches.c.metric,
+            searches.c.direction,
+            best.c.trial_number,
+            best.c.value,
+            best.c.config_json,
+            best.c.updated_at,
+        )
+        .outerjoin(best, best.c.search_id == searches.c.id)
+        .where(searches.c.name == name)
+    )
+    with _transaction(engine) as conn:
+        row = conn.execute(query).first()
+        if row is None:
+            raise NotFoundError(f"no study named {name!r}")
+        if row.trial_number is None:
+            raise NotFoundError(f"study {name!r} has no complete trial yet")
+        steps = conn.execute(
+            sa.select(epoch_metrics.c.step)
+            .where(
+                epoch_metrics.c.search_id == row.id,
+                epoch_metrics.c.trial_number == row.trial_number,
+            )
+            .order_by(epoch_metrics.c.epoch.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+    config = json.loads(row.config_json)
+    return {
+        "study": name,
+        "metric": row.metric,
+        "direction": row.direction,
+        "value": row.value,
+        "trial_number": row.trial_number,
+        "schedule": config["schedule"],
+        "optimizer": config["optimizer"],
+        "optimizer_params": config.get("optimizer_params", {}),
+        "seed": config.get("seed", 0),
+        "steps": steps,  # updates the best trial trained (its last epoch's step)
+        "updated_at": _utc(row.updated_at).isoformat(),
+    }
+
+
+def delete_search(engine: Engine, name: str) -> None:
+    """Remove a search's rows from lrsearch's tables (its Optuna study is the caller's)."""
+    with _transaction(engine) as conn:
+        search_id = conn.execute(
+            sa.select(searches.c.id).where(searches.c.name == name).with_for_update()
+        ).scalar_one_or_none()
+        if search_id is None:
+            raise NotFoundError(f"no study named {name!r}")
+        children: Sequence[sa.Table] = (epoch_metrics, trials, best)
+        for table in children:  # explicit: SQLite enforces ON DELETE CASCADE only if asked to
+            conn.execute(table.delete().where(table.c.search_id == search_id))
+        conn.execute(searches.delete().where(searches.c.id == search_id))
