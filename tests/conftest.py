@@ -38,6 +38,7 @@ def make_spec() -> Callable[..., dict[str, Any]]:
             "budget": {"trials": 4, "epochs": 2},
             "search": {"sampler": "random", "seed": 0, "pruner": "none"},
             "space": {"families": ["constant", "cosine"], "lr": [0.01, 0.3], "optimizers": ["sgd"]},
+            "baselines": False,  # tests of the searched space; test_baselines.py has their own
         }
         spec.update(overrides)
         return spec

@@ -15,7 +15,8 @@ import optuna
 import torch
 
 from lrsearch.errors import LRSearchError, TrainingDiverged
-from lrsearch.space import SearchSpec, TrialConfig, suggest
+from lrsearch.search import notes
+from lrsearch.space import SearchSpec, TrialConfig, baseline_of, suggest
 from lrsearch.store.retry import retrying
 from lrsearch.tasks.base import TensorTask
 from lrsearch.train.loop import RunLength, train
@@ -51,11 +52,14 @@ class OptunaReporter:
         metric: str,
         on_epoch: EpochHook | None = None,
         lost: Callable[[], bool] | None = None,
+        *,
+        prune: bool = True,
     ) -> None:
         self.trial, self.metric = trial, metric
         self.on_epoch, self.lost = on_epoch, lost
         # NopPruner never prunes: skip the database read that asking it costs every epoch.
-        self.prunes = not isinstance(trial.study.pruner, optuna.pruners.NopPruner)
+        # Baselines are never pruned: the report compares their whole run with the best.
+        self.prunes = prune and not isinstance(trial.study.pruner, optuna.pruners.NopPruner)
 
     def __call__(self, epoch: int, step: int, metrics: Mapping[str, float]) -> None:
         if self.lost is not None and self.lost():
@@ -82,14 +86,18 @@ def run_trial(
     lost: Callable[[], bool] | None = None,
 ) -> TrialOutcome:
     """Train one suggested config; the trial's attributes record its schedule and config."""
-    config = suggest(trial, spec)
+    baseline = baseline_of(trial.user_attrs)
+    config = baseline if baseline is not None else suggest(trial, spec)
+    if baseline is not None:
+        note = notes.baseline_note(str(trial.user_attrs.get("baseline")), baseline)
+        retrying(lambda: notes.save(trial, note), "save the baseline's note")
     for key, value in (
         ("schedule", config.schedule.to_dict()),
         ("optimizer_params", dict(config.optimizer_params)),
         ("config", config.to_dict()),
     ):
         retrying(lambda k=key, v=value: trial.set_user_attr(k, v), "set_user_attr")  # type: ignore[misc]
-    reporter = OptunaReporter(trial, metric, on_epoch, lost)
+    reporter = OptunaReporter(trial, metric, on_epoch, lost, prune=baseline is None)
     length = RunLength(spec.budget.epochs, spec.budget.steps, spec.budget.evals)
     if length.epochs is None and length.steps is None:
         length = RunLength(epochs=10)

@@ -28,8 +28,11 @@ from optuna.trial import TrialState
 
 from lrsearch import store
 from lrsearch.errors import LRSearchError
+from lrsearch.space.baselines import BASELINE_ATTR, BASELINE_CONFIG_ATTR
 from lrsearch.store.retry import retryable_errors
 from lrsearch.store.searches import Outcome
+
+BASELINE_ATTRS = (BASELINE_ATTR, BASELINE_CONFIG_ATTR)
 
 log = logging.getLogger("lrsearch.recovery")
 
@@ -58,10 +61,11 @@ def fail_and_requeue(
         storage.set_trial_state_values(trial_id, TrialState.FAIL)
     except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
         return  # finished in the meantime
-    if attempt is not None and trial.params:
+    carried = {k: trial.user_attrs[k] for k in BASELINE_ATTRS if k in trial.user_attrs}
+    if attempt is not None and (trial.params or carried):  # a baseline has no params
         study.enqueue_trial(
             trial.params,
-            user_attrs={"retry_of": trial.number, "attempt": attempt},
+            user_attrs={"retry_of": trial.number, "attempt": attempt, **carried},
             skip_if_exists=False,
         )
 

@@ -27,25 +27,9 @@ def best_config(storage_url: str, name: str) -> dict[str, Any]:
     engine = store.make_engine(storage_url)
     try:
         store.require_current(engine)
-        search = store.get_search(engine, name)
-        best = store.get_best(engine, name)
-        epochs = store.epochs_of(engine, name, best.trial_number) if best else []
+        return store.best_summary(engine, name)
     finally:
         engine.dispose()
-    if best is None:
-        raise NotFoundError(f"search {name!r} has no complete trial yet")
-    return {
-        "study": name,
-        "metric": search.metric,
-        "direction": search.direction,
-        "value": best.value,
-        "trial_number": best.trial_number,
-        "schedule": best.config["schedule"],
-        "optimizer": best.config["optimizer"],
-        "optimizer_params": best.config.get("optimizer_params", {}),
-        "seed": best.config.get("seed", 0),
-        "steps": epochs[-1]["step"] if epochs else None,  # updates the best trial trained
-    }
 
 
 def trial_curves(storage_url: str, name: str) -> list[TrialCurve]:

@@ -197,7 +197,7 @@ class Worker:
         for name in names:
             search = self._retry(lambda n=name: store.find_search(self.engine, n), "read search")
             if search is None:
-                raise NotFoundError(f"no search named {name!r}")
+                raise NotFoundError(f"no study named {name!r}")
             if search.status in ("queued", "running", "stopping") and search.running > 0:
                 return False
             if search.status in ("queued", "running") and search.remaining > 0:

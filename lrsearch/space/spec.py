@@ -174,6 +174,10 @@ class SearchSpec(_Strict):
     budget: Budget = Budget()
     search: SearchOptions = SearchOptions()
     space: Space = Space()
+    baselines: bool = Field(
+        True,
+        description="run the classic schedules at the classic LR first, to compare against",
+    )
 
     @field_validator("task")
     @classmethod
@@ -239,7 +243,11 @@ def load_spec_file(path: str | Path) -> SearchSpec:
 
 
 def _as_input_error(exc: ValidationError) -> InvalidInputError:
-    error = exc.errors(include_url=False)[0]
+    return input_error(exc.errors(include_url=False)[0])
+
+
+def input_error(error: Mapping[str, Any]) -> InvalidInputError:
+    """One pydantic error (an item of ``ValidationError.errors()``) as a field and a reason."""
     loc = ".".join(str(part) for part in error["loc"])
     message = str(error["msg"]).removeprefix("Value error, ")
     if message.startswith("params.") or message.startswith("metric:"):
@@ -253,7 +261,7 @@ def _as_input_error(exc: ValidationError) -> InvalidInputError:
             "greater_than": ">",
             "less_than": "<",
         }[kind]
-        limit = next(iter(error["ctx"].values()))
+        limit = next(iter(error.get("ctx", {"": "the limit"}).values()))
         message = f"must be {bound} {limit}"
     if kind == "extra_forbidden":
         message = "unknown field"
@@ -261,4 +269,10 @@ def _as_input_error(exc: ValidationError) -> InvalidInputError:
         return InvalidInputError(loc, "is missing")
     if kind == "value_error":  # our own validators name the value themselves
         return InvalidInputError(loc, message)
-    return InvalidInputError(loc, f"{message} (got {error['input']!r})")
+    return InvalidInputError(loc, f"{message} (got {_short(error.get('input'))})")
+
+
+def _short(value: object, limit: int = 80) -> str:
+    """The offending value for a message: a huge body must not come back whole."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

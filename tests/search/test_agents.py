@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,7 @@ import sqlalchemy as sa
 from searchutil import read_search, read_trials, spec_toml
 
 from lrsearch import store
+from tests.procutil import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -136,12 +136,6 @@ def test_a_killed_agents_trial_fails_and_runs_again(pg_url: str, tmp_path: Path)
     assert (search.n_complete, search.n_retried, search.status) == (6, 1, "done")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _pg_bin(name: str) -> str:
     found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
     if found:
@@ -163,7 +157,7 @@ def _as_postgres(*command: str) -> list[str]:
 def pg_cluster() -> Iterator[tuple[str, Callable[[], None]]]:
     """A throwaway PostgreSQL cluster on its own port; yields its URL and a restart function."""
     folder = Path(tempfile.mkdtemp(prefix="lrsearch-pg-"))
-    data, port = folder / "data", _free_port()
+    data, port = folder / "data", free_port()
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
     subprocess.run(

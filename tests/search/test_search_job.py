@@ -14,14 +14,9 @@ import pytest
 from searchutil import read_search, read_trials, spec_toml
 
 from lrsearch import store
+from tests.procutil import as_in_a_terminal
 
 pytestmark = pytest.mark.slow
-
-
-def _as_in_a_terminal() -> None:
-    # A job started in the background of a non-interactive shell (as CI may be) inherits
-    # SIGINT ignored; a terminal's foreground command has it at its default, like here.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _lrsearch(*args: str, cwd: Path) -> subprocess.Popen[str]:
@@ -32,7 +27,7 @@ def _lrsearch(*args: str, cwd: Path) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        preexec_fn=_as_in_a_terminal,
+        preexec_fn=as_in_a_terminal,
     )
 
 
