@@ -207,10 +207,9 @@ def _print_results(url: str, name: str, folder: Path) -> None:
         title=f"{name}: validation curves",
     )
     console.print(f"plots: {curve_png}, {trials_png}")
-    console.print(
-        f"as JSON: lrsearch best {name}"
-        + ("" if url == Settings().storage_url else f" --storage {url}")
-    )
+    where = "" if url == Settings().storage_url else f" --storage {url}"
+    console.print(f"as JSON: lrsearch best {name}{where}")
+    console.print(f"the report, with the baselines: lrsearch report {name}{where} -o report.html")
 
 
 def _trial_steps(spec: Any) -> int:
@@ -233,6 +232,37 @@ def best(
     from lrsearch.search.results import best_config
 
     print(json.dumps(best_config(_storage(storage), name), indent=2))
+
+
+@app.command()
+def report(
+    name: Annotated[str, typer.Argument(help="The search (study) name.")],
+    storage: StorageOption = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path(
+        "report.html"
+    ),
+    steps: Annotated[
+        int | None,
+        typer.Option(
+            help="Render curves for this many updates (default: the best trial's).", min=1
+        ),
+    ] = None,
+    top_k: Annotated[int, typer.Option(help="Schedules in the top-k plot.", min=1, max=20)] = 5,
+) -> None:
+    """Write a self-contained HTML report: best schedule, top-k, curves, families, baselines."""
+    from lrsearch.report import study_report
+    from lrsearch.store import make_engine, make_optuna_storage, require_current
+
+    url = _storage(storage)
+    engine = make_engine(url)
+    try:
+        require_current(engine)
+        page = study_report(engine, make_optuna_storage(url), name, top_k=top_k, steps=steps)
+    finally:
+        engine.dispose()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(page, encoding="utf-8")
+    print(f"wrote {output} ({len(page) // 1024} KiB, opens offline)")
 
 
 @app.command()
@@ -309,6 +339,91 @@ def stop(
     finally:
         engine.dispose()
     print(f"{found.name}: {found.status} ({found.running} trials still running)")
+
+
+@app.command()
+def serve(
+    storage: StorageOption = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int, typer.Option(help="Also run this many local worker agents (--wait).", min=0)
+    ] = 0,
+    dev: Annotated[
+        bool, typer.Option("--dev", help="Development mode: without a token, writes are open.")
+    ] = False,
+    device: DeviceOption = "cpu",
+    threads: ThreadsOption = None,
+    log_dir: Annotated[Path, typer.Option(help="Where the agents' logs go.")] = Path(
+        "lrsearch-results/serve"
+    ),
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs); with --workers, run agents beside it.
+
+    Writes need `Authorization: Bearer $LRSEARCH_API_TOKEN`. The agents pick up studies
+    submitted over HTTP; stop the service with Ctrl-C or SIGTERM and they release their trials.
+    """
+    import uvicorn
+
+    from lrsearch.api import create_app
+    from lrsearch.search.local import start_workers, stop_workers, worker_command
+    from lrsearch.store import ensure_current, make_engine, make_optuna_storage
+
+    _check_device(device)
+    settings = Settings()
+    updates: dict[str, Any] = {"storage_url": storage} if storage else {}
+    settings = settings.model_copy(update=updates | ({"dev": True} if dev else {}))
+    engine = make_engine(settings.storage_url)
+    try:
+        make_optuna_storage(settings.storage_url).engine.dispose()  # Optuna's tables
+        ensure_current(engine)  # lrsearch's: created on a fresh database, else must be current
+    finally:
+        engine.dispose()
+    problem = settings.token_problem()
+    if problem and not settings.dev:
+        print(f"lrsearch serve: {problem}: write endpoints are disabled", file=sys.stderr)
+    elif problem:
+        print("lrsearch serve: dev mode: write endpoints need no token", file=sys.stderr)
+    commands = [
+        worker_command(settings.storage_url, None, i, workers, device, threads, wait=True)
+        for i in range(workers)
+    ]
+    procs = start_workers(commands, log_dir) if commands else []
+    if procs:
+        print(f"lrsearch serve: {workers} agents, logs in {log_dir}/", file=sys.stderr)
+    # uvicorn handles SIGINT and SIGTERM while it serves, then raises the signal again: both
+    # must then end here as KeyboardInterrupt, so that the agents are stopped, not orphaned.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_workers(procs)
+
+
+@app.command()
+def dashboard(
+    storage: StorageOption = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8080,
+) -> None:
+    """Start optuna-dashboard on the same storage as the searches (Ctrl-C stops it)."""
+    from lrsearch.dashboard import serve_dashboard
+    from lrsearch.store import make_engine, make_optuna_storage, require_current
+
+    url = _storage(storage)
+    engine = make_engine(url)
+    try:
+        require_current(engine)  # a wrong URL is one line here, not an empty dashboard
+    finally:
+        engine.dispose()
+    serve_dashboard(
+        make_optuna_storage(url),
+        host,
+        port,
+        on_ready=lambda address: print(f"optuna-dashboard: {address} on {url}", flush=True),
+    )
 
 
 @db_app.command("upgrade")
@@ -451,27 +566,9 @@ def _float(value: str, field: str) -> float:
 
 
 def _family_json(name: str) -> dict[str, Any]:
-    fam = get_family(name)
-    return {
-        "family": fam.name,
-        "summary": fam.summary,
-        "adaptive": fam.adaptive,
-        "twins": list(fam.twins),
-        "params": [
-            {
-                "name": p.name,
-                "kind": p.kind,
-                "default": _jsonable(p.default),
-                "allowed": p.range_text(),
-                "help": p.help,
-            }
-            for p in fam.params
-        ],
-    }
+    from lrsearch.api.schemas import family_public
 
-
-def _jsonable(value: object) -> object:
-    return list(value) if isinstance(value, tuple) else value
+    return family_public(get_family(name)).model_dump()
 
 
 def _show(value: object) -> str:

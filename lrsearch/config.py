@@ -10,6 +10,11 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_STORAGE_URL = "sqlite:///lrsearch.db"
+MIN_TOKEN_LENGTH = 16
+# A token containing one of these is a placeholder someone forgot to replace.
+PLACEHOLDER_TOKENS = frozenset(
+    {"changeme", "change-me", "change_me", "changethis", "placeholder", "your-token", "xxxx"}
+)
 
 
 class Settings(BaseSettings):
@@ -30,3 +35,28 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1)
     # Seconds a worker keeps retrying a database that went away before it gives up.
     db_retry_s: float = Field(180.0, gt=0)
+
+    # The HTTP service. Writes need `Authorization: Bearer <api_token>`; with an empty or
+    # placeholder token they are refused, unless `dev` is set (then an empty token means open).
+    api_token: str = Field("", repr=False)
+    dev: bool = False
+    protect_reads: bool = False  # reads need the token too
+    # python: tasks a client may submit over HTTP, by module (comma-separated); none by default,
+    # so a client cannot make the workers import arbitrary code.
+    allowed_task_modules: str = ""
+
+    @property
+    def allowed_modules(self) -> frozenset[str]:
+        return frozenset(m.strip() for m in self.allowed_task_modules.split(",") if m.strip())
+
+    def token_problem(self) -> str | None:
+        """Why ``api_token`` cannot guard writes, or None if it can."""
+        token = self.api_token.strip()
+        if not token:
+            return "LRSEARCH_API_TOKEN is empty"
+        lowered = token.lower()
+        if any(word in lowered for word in PLACEHOLDER_TOKENS) or len(token) < MIN_TOKEN_LENGTH:
+            return (
+                f"LRSEARCH_API_TOKEN is a placeholder or shorter than {MIN_TOKEN_LENGTH} characters"
+            )
+        return None

@@ -1,12 +1,14 @@
-"""Figures for people: schedule curves as PNG (matplotlib, headless).
+"""Figures for people: schedule curves and validation curves, as PNG or inline SVG.
 
 Kept out of schedules/ (pure math, numpy only) so that importing the schedule library never pulls
-in matplotlib.
+in matplotlib. Figures are made with matplotlib's object API (``Figure``), never pyplot's global
+state, so the HTTP service can draw reports in several threads at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,24 @@ def describe(spec: ScheduleSpec) -> str:
     return f"{spec.family} ({', '.join(parts)})"
 
 
+def schedules_figure(
+    labelled: Sequence[tuple[str, ScheduleSpec]],
+    total_steps: int,
+    *,
+    log_y: bool = False,
+    grid: bool = False,
+    title: str | None = None,
+) -> Any:
+    """Each schedule's curve over ``total_steps`` updates, overlaid (or one panel each)."""
+    title = title or f"Learning-rate schedules over {total_steps:,} steps"
+    if grid:
+        fig = _grid_figure(labelled, total_steps, log_y)
+    else:
+        fig = _overlay_figure(labelled, total_steps, log_y)
+    fig.suptitle(title)
+    return fig
+
+
 def plot_schedules(
     labelled: Sequence[tuple[str, ScheduleSpec]],
     total_steps: int,
@@ -33,30 +53,36 @@ def plot_schedules(
     grid: bool = False,
     title: str | None = None,
 ) -> Path:
-    """Draw each schedule's curve over ``total_steps`` updates into one labelled PNG.
+    """Draw each schedule's curve over ``total_steps`` updates into one labelled PNG."""
+    fig = schedules_figure(labelled, total_steps, log_y=log_y, grid=grid, title=title)
+    return save_png(fig, path)
 
-    ``grid`` draws one small panel per curve instead of overlaying them.
-    """
-    plt = _pyplot()
-    title = title or f"Learning-rate schedules over {total_steps:,} steps"
-    if grid:
-        fig = _grid_figure(plt, labelled, total_steps, log_y)
-    else:
-        fig = _overlay_figure(plt, labelled, total_steps, log_y)
-    fig.suptitle(title)
+
+def save_png(fig: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
-def _pyplot() -> Any:
+def to_svg(fig: Any) -> str:
+    """The figure as an SVG document (for inline use in HTML: no files, works offline)."""
+    buffer = io.StringIO()
+    no_metadata = {"Creator": None, "Date": None, "Format": None, "Type": None}
+    fig.savefig(buffer, format="svg", metadata=no_metadata)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]  # drop the XML prolog and doctype
+
+
+def _figure(figsize: tuple[float, float]) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _colours(n: int) -> Any:
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return matplotlib.colormaps["tab20" if n > 10 else "tab10"].colors  # type: ignore[attr-defined]
 
 
 def _label(label: str, spec: ScheduleSpec) -> str:
@@ -64,11 +90,12 @@ def _label(label: str, spec: ScheduleSpec) -> str:
 
 
 def _overlay_figure(
-    plt: Any, labelled: Sequence[tuple[str, ScheduleSpec]], total_steps: int, log_y: bool
+    labelled: Sequence[tuple[str, ScheduleSpec]], total_steps: int, log_y: bool
 ) -> Any:
     rows = len(labelled) if len(labelled) < 6 else (len(labelled) + 1) // 2
-    fig, ax = plt.subplots(figsize=(10, 5.0 + 0.22 * rows), layout="constrained")
-    ax.set_prop_cycle(color=plt.get_cmap("tab20" if len(labelled) > 10 else "tab10").colors)
+    fig = _figure((10, 5.0 + 0.22 * rows))
+    ax = fig.subplots()
+    ax.set_prop_cycle(color=_colours(len(labelled)))
     for label, spec in labelled:
         ax.plot(curve(spec, total_steps), label=_label(label, spec), linewidth=1.6)
     _style_axes(ax, total_steps, log_y)
@@ -77,13 +104,12 @@ def _overlay_figure(
 
 
 def _grid_figure(
-    plt: Any, labelled: Sequence[tuple[str, ScheduleSpec]], total_steps: int, log_y: bool
+    labelled: Sequence[tuple[str, ScheduleSpec]], total_steps: int, log_y: bool
 ) -> Any:
     cols = min(4, len(labelled))
     rows = -(-len(labelled) // cols)
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(3.6 * cols, 2.7 * rows), layout="constrained", squeeze=False
-    )
+    fig = _figure((3.6 * cols, 2.7 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat[len(labelled) :]:
         ax.set_visible(False)
     for ax, (label, spec) in zip(axes.flat, labelled, strict=False):
@@ -108,32 +134,41 @@ def _style_axes(ax: Any, total_steps: int, log_y: bool) -> None:
     ax.grid(True, alpha=0.3)
 
 
-def plot_trial_curves(
+def trial_curves_figure(
     curves: Sequence[tuple[int, str, dict[int, float]]],
     best_number: int | None,
     metric: str,
-    path: Path,
     *,
     title: str,
-) -> Path:
-    """Validation metric per epoch for every finished trial; the best one stands out."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(10, 5.5), layout="constrained")
+    baselines: Mapping[int, str] | None = None,
+) -> Any:
+    """Validation metric per epoch for every finished trial; the best one stands out.
+
+    ``baselines`` (trial number -> name) are drawn dashed, so the search's trials and the
+    classic schedules can be told apart.
+    """
+    baselines = baselines or {}
+    fig = _figure((10, 5.5))
+    ax = fig.subplots()
     style = {"COMPLETE": ("tab:blue", 0.45), "PRUNED": ("tab:gray", 0.35), "FAIL": ("tab:red", 0.5)}
     seen: set[str] = set()
     for number, state, values in curves:
         if not values or number == best_number:
             continue
-        colour, alpha = style.get(state, ("tab:gray", 0.3))
+        kind = "baseline" if number in baselines else state
+        colour, alpha = (
+            ("tab:green", 0.8) if number in baselines else style.get(state, ("tab:gray", 0.3))
+        )
+        label = kind.lower() if kind not in seen else None
+        seen.add(kind)
         epochs = sorted(values)
-        label = state.lower() if state not in seen else None
-        seen.add(state)
         ax.plot(
             [e + 1 for e in epochs],
             [values[e] for e in epochs],
             color=colour,
             alpha=alpha,
             linewidth=1.0,
+            linestyle="--" if number in baselines else "-",
             label=label,
         )
     for number, _, values in curves:
@@ -150,8 +185,18 @@ def plot_trial_curves(
     ax.set_ylabel(metric)
     ax.grid(True, alpha=0.3)
     ax.set_title(title)
-    ax.legend(loc="best")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    if seen or best_number is not None:
+        ax.legend(loc="best")
+    return fig
+
+
+def plot_trial_curves(
+    curves: Sequence[tuple[int, str, dict[int, float]]],
+    best_number: int | None,
+    metric: str,
+    path: Path,
+    *,
+    title: str,
+) -> Path:
+    """Validation metric per epoch for every finished trial, as a PNG."""
+    return save_png(trial_curves_figure(curves, best_number, metric, title=title), path)

@@ -13,6 +13,9 @@ import pytest
     [
         ("lrsearch.schedules", ("torch", "matplotlib", "optuna", "sqlalchemy")),
         ("lrsearch.train", ("optuna", "sqlalchemy")),
+        ("lrsearch.api", ("torch", "matplotlib", "sklearn")),
+        ("lrsearch.client", ("torch", "optuna", "sqlalchemy")),
+        ("lrsearch.search.create", ("torch",)),
     ],
 )
 def test_importing_a_room_does_not_import(module: str, forbidden: tuple[str, ...]) -> None:

@@ -1,0 +1,135 @@
+"""The HTTP service: ``create_app(settings)`` builds it with its storage injected.
+
+Nothing happens at import time: no engine, no settings. The app reads lrsearch's tables for
+studies and best configs (a fixed number of indexed queries, whatever the number of trials)
+and Optuna's trials through Optuna's storage API. Importing this package never imports torch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+from lrsearch.api.deps import Backend
+from lrsearch.api.routes import schedules, service, studies
+from lrsearch.api.schemas import ErrorPublic, FieldError
+from lrsearch.config import Settings
+from lrsearch.errors import (
+    ConflictError,
+    InvalidInputError,
+    LRSearchError,
+    NotFoundError,
+    StoreError,
+)
+from lrsearch.space import input_error
+
+log = logging.getLogger("lrsearch.api")
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorPublic, "description": text}
+    for code, text in (
+        (400, "the request body could not be parsed"),
+        (401, "missing or wrong bearer token"),
+        (403, "writes are disabled: the server has no usable token"),
+        (404, "no such study or trial"),
+        (409, "the name is taken, or the study is still active"),
+        (422, "invalid input: the message and `errors` name the fields"),
+        (503, "the database is unreachable or its schema is outdated"),
+    )
+}
+
+
+def create_app(settings: Settings | None = None, backend: Backend | None = None) -> FastAPI:
+    """The service over ``settings.storage_url`` (or over an injected ``backend``)."""
+    settings = settings or Settings()
+    backend = backend or Backend.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            backend.close()
+
+    app = FastAPI(
+        title="lrsearch",
+        summary="Which learning-rate schedule, which learning rate: search results over HTTP.",
+        version="1",
+        lifespan=lifespan,
+        responses=ERRORS,
+    )
+    app.state.backend = backend
+    app.state.settings = settings
+    for router in (service.router, schedules.router, studies.router):
+        app.include_router(router)
+    _add_error_handlers(app)
+    return app
+
+
+def _error(
+    status: int,
+    message: str,
+    errors: list[FieldError] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorPublic(message=message, errors=errors or [])
+    extra = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    return JSONResponse(body.model_dump(), status_code=status, headers={**(headers or {}), **extra})
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", set()) or set()
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = []
+        for item in exc.errors():
+            loc = tuple(item.get("loc", ()))
+            if loc and loc[0] in ("body", "query", "path", "header"):
+                loc = loc[1:]
+            problem = input_error({**item, "loc": loc})
+            fields.append(FieldError(field=problem.field or "body", message=problem.reason))
+        message = "; ".join(f"{f.field}: {f.message}" for f in fields[:3]) or "invalid request"
+        return _error(422, message, fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return _error(exc.status_code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(LRSearchError)
+    async def domain_error(_request: Request, exc: LRSearchError) -> JSONResponse:
+        if isinstance(exc, InvalidInputError):
+            field = FieldError(field=exc.field or "body", message=exc.reason)
+            return _error(422, str(exc), [field])
+        if isinstance(exc, NotFoundError):
+            return _error(404, str(exc))
+        if isinstance(exc, ConflictError):
+            return _error(409, str(exc))
+        if isinstance(exc, StoreError):
+            return _error(503, str(exc))
+        return _error(400, str(exc))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(500, f"internal error ({type(exc).__name__}); the server log has details")

@@ -1,0 +1,240 @@
+"""The wire format: what the HTTP service accepts and returns. One module, one place to look."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any, Literal
+
+from optuna.trial import FrozenTrial
+from pydantic import BaseModel, ConfigDict, Field
+
+from lrsearch.schedules.registry import Family, family_names
+from lrsearch.store import SearchSummary, TrialLease
+
+MAX_CURVE_STEPS = 1_000_000  # a curve of a million floats is about 20 MB of JSON
+MAX_INT = 2**31 - 1  # offsets and numbers beyond this are no row's; SQL integers stop here
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class FieldError(_Out):
+    field: str = Field(description="the dotted path of the bad field, e.g. space.lr")
+    message: str
+
+
+class ErrorPublic(_Out):
+    """Every error the service returns: a message, and the bad fields for a 422."""
+
+    message: str
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+class Health(_Out):
+    status: Literal["ok"]
+
+
+class Ready(_Out):
+    status: Literal["ready"]
+    schema_revision: str
+
+
+class ParamPublic(_Out):
+    name: str
+    kind: str
+    default: float | int | str | list[float]
+    allowed: str
+    help: str
+
+
+class FamilyPublic(_Out):
+    family: str
+    summary: str
+    adaptive: bool
+    twins: list[str]
+    params: list[ParamPublic]
+
+
+class FamiliesPublic(_Out):
+    data: list[FamilyPublic]
+    count: int
+
+
+class ScheduleIn(BaseModel):
+    """A ScheduleSpec as JSON: missing parameters take the family's defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    family: str = Field(json_schema_extra={"enum": list(family_names())})
+    lr: float = Field(gt=0, description="the peak LR")
+    params: dict[str, Any] = Field(default_factory=dict)
+    warmup: dict[str, Any] = Field(
+        default_factory=dict, description="fraction (of the run) and start_factor"
+    )
+
+
+class CurveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schedule: ScheduleIn
+    steps: int = Field(ge=1, le=MAX_CURVE_STEPS, description="length of the run, in updates")
+
+
+class CurvePublic(_Out):
+    schedule: dict[str, Any] = Field(description="the complete spec, every parameter filled in")
+    steps: int
+    lr: list[float] = Field(description="the LR of update 0 .. steps - 1")
+
+
+class Counts(_Out):
+    complete: int
+    pruned: int
+    failed: int
+    running: int
+    remaining: int = Field(description="trials of the budget not finished yet")
+    retried: int = Field(description="attempts abandoned (interrupted, worker lost) and re-run")
+
+
+class StudyPublic(_Out):
+    name: str
+    status: str
+    task: str
+    metric: str
+    direction: str
+    trial_budget: int
+    counts: Counts
+    best_value: float | None
+    best_trial: int | None
+    created_at: datetime
+    updated_at: datetime
+    error: str | None
+
+
+class StudiesPublic(_Out):
+    data: list[StudyPublic]
+    count: int = Field(description="studies in all, whatever the page")
+    limit: int
+    offset: int
+
+
+class EpochPublic(_Out):
+    epoch: int
+    step: int
+    train_loss: float | None
+    value: float | None
+    lr: float | None
+    seconds: float | None
+
+
+class TrialPublic(_Out):
+    number: int
+    state: str = Field(description="Optuna's state: RUNNING, COMPLETE, PRUNED, FAIL, WAITING")
+    value: float | None
+    params: dict[str, Any]
+    schedule: dict[str, Any] | None
+    optimizer: str | None
+    attempt: int
+    worker: str | None
+    fail_reason: str | None
+    intermediate_values: dict[str, float] = Field(description="epoch -> validation metric")
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+class TrialDetail(TrialPublic):
+    epochs: list[EpochPublic]
+    lr: list[float] | None = Field(None, description="the schedule rendered for ?steps=N")
+
+
+class TrialsPublic(_Out):
+    data: list[TrialPublic]
+    count: int
+    limit: int
+    offset: int
+
+
+class BestPublic(_Out):
+    study: str
+    metric: str
+    direction: str
+    value: float
+    trial_number: int
+    schedule: dict[str, Any]
+    optimizer: str
+    optimizer_params: dict[str, Any]
+    seed: int
+    steps: int | None = Field(description="optimizer updates the best trial trained for")
+    updated_at: datetime
+    lr: list[float] | None = Field(None, description="the curve for ?steps=N updates")
+
+
+def study_public(summary: SearchSummary) -> StudyPublic:
+    s = summary.search
+    return StudyPublic(
+        name=s.name,
+        status=s.status,
+        task=s.task,
+        metric=s.metric,
+        direction=s.direction,
+        trial_budget=s.trial_budget,
+        counts=Counts(
+            complete=s.n_complete,
+            pruned=s.n_pruned,
+            failed=s.n_failed,
+            running=max(s.running, 0),
+            remaining=max(s.remaining, 0),
+            retried=s.n_retried,
+        ),
+        best_value=summary.best_value,
+        best_trial=summary.best_trial,
+        created_at=s.created_at,
+        updated_at=s.updated_at,
+        error=s.error,
+    )
+
+
+def family_public(fam: Family) -> FamilyPublic:
+    return FamilyPublic(
+        family=fam.name,
+        summary=fam.summary,
+        adaptive=fam.adaptive,
+        twins=list(fam.twins),
+        params=[
+            ParamPublic(
+                name=p.name,
+                kind=p.kind,
+                default=list(p.default) if isinstance(p.default, tuple) else p.default,
+                allowed=p.range_text(),
+                help=p.help,
+            )
+            for p in fam.params
+        ],
+    )
+
+
+def trial_public(trial: FrozenTrial, lease: TrialLease | None) -> dict[str, Any]:
+    """An Optuna trial (read through its storage API) with lrsearch's lease of it."""
+    attrs = trial.user_attrs
+    config = attrs.get("config") or {}
+    return {
+        "number": trial.number,
+        "state": trial.state.name,
+        "value": _finite(trial.value) if trial.state.name == "COMPLETE" else None,
+        "params": dict(trial.params),
+        "schedule": attrs.get("schedule"),
+        "optimizer": config.get("optimizer"),
+        "attempt": int(attrs.get("attempt", lease.attempt if lease else 1)),
+        "worker": lease.worker if lease else None,
+        "fail_reason": attrs.get("fail_reason") or (lease.reason if lease else None),
+        "intermediate_values": {
+            str(k): v for k, v in sorted(trial.intermediate_values.items()) if math.isfinite(v)
+        },
+        "started_at": trial.datetime_start,
+        "completed_at": trial.datetime_complete,
+    }
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None

@@ -1,0 +1,300 @@
+"""A study's report as one self-contained HTML page: what the search found, and what it won.
+
+The page holds the best schedule's curve, the top-k schedules overlaid, the validation curves
+of the finished trials, the best trial of each family, and the baselines (the classic
+schedules at the classic LR) beside the tuned best. Plots are inline SVG and the page loads
+nothing else, so it opens offline. ``lrsearch report`` writes it; ``GET
+/v1/studies/{name}/report`` serves it.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial
+from sqlalchemy.engine import Engine
+
+from lrsearch import store
+from lrsearch.errors import NotFoundError
+from lrsearch.plots import describe, schedules_figure, to_svg, trial_curves_figure
+from lrsearch.schedules import ScheduleSpec
+
+MAX_CURVES = 400  # validation curves drawn; beyond this the plot is ink, not information
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    number: int
+    state: str
+    value: float | None
+    schedule: ScheduleSpec
+    optimizer: str
+    baseline: str | None
+    curve: dict[int, float]
+
+
+@dataclass(frozen=True)
+class ReportData:
+    search: store.Search
+    trials: list[TrialRow]  # trials that have a schedule (all that lrsearch ran)
+
+    @property
+    def maximize(self) -> bool:
+        return self.search.direction == "maximize"
+
+    def ranked(self, rows: Sequence[TrialRow]) -> list[TrialRow]:
+        """Complete trials with a value, best first."""
+        done = [r for r in rows if r.state == "COMPLETE" and r.value is not None]
+        return sorted(done, key=lambda r: _key(r, self.maximize))
+
+    @property
+    def searched(self) -> list[TrialRow]:
+        return [r for r in self.trials if r.baseline is None]
+
+    @property
+    def baselines(self) -> list[TrialRow]:
+        return [r for r in self.trials if r.baseline is not None]
+
+
+def _key(row: TrialRow, maximize: bool) -> float:
+    assert row.value is not None
+    return -row.value if maximize else row.value
+
+
+def collect(engine: Engine, storage: BaseStorage, name: str) -> ReportData:
+    """Read the search from lrsearch's tables and its trials through Optuna's storage API."""
+    search = store.get_search(engine, name)
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        raise NotFoundError(f"study {name!r} has no Optuna study") from None
+    rows = [_row(t) for t in storage.get_all_trials(study_id, deepcopy=False)]
+    return ReportData(search, [r for r in rows if r is not None])
+
+
+def _row(trial: FrozenTrial) -> TrialRow | None:
+    schedule = trial.user_attrs.get("schedule")
+    if not isinstance(schedule, dict):
+        return None  # waiting, or failed before it had a config
+    config = trial.user_attrs.get("config") or {}
+    value = trial.value if trial.state.name == "COMPLETE" else None
+    return TrialRow(
+        number=trial.number,
+        state=trial.state.name,
+        value=value if value is not None and math.isfinite(value) else None,
+        schedule=ScheduleSpec.from_dict(schedule, complete=True),
+        optimizer=str(config.get("optimizer", "?")),
+        baseline=trial.user_attrs.get("baseline"),
+        curve={int(k): v for k, v in trial.intermediate_values.items() if math.isfinite(v)},
+    )
+
+
+def study_report(
+    engine: Engine, storage: BaseStorage, name: str, *, top_k: int = 5, steps: int | None = None
+) -> str:
+    """The report page of study ``name`` (HTML); curves rendered for ``steps`` updates."""
+    data = collect(engine, storage, name)
+    ranked = data.ranked(data.trials)
+    if steps is None:
+        best_steps = _best_steps(engine, name)
+        steps = best_steps or 1000
+    return render(data, ranked, top_k=top_k, steps=steps)
+
+
+def _best_steps(engine: Engine, name: str) -> int | None:
+    try:
+        steps = store.best_summary(engine, name)["steps"]
+    except NotFoundError:
+        return None
+    return int(steps) if steps else None
+
+
+def render(data: ReportData, ranked: list[TrialRow], *, top_k: int, steps: int) -> str:
+    s = data.search
+    sections = [
+        f"<h1>lrsearch report: {_e(s.name)}</h1>",
+        _summary(data),
+        _best_section(data, ranked, steps),
+        _top_k_section(ranked[:top_k], steps),
+        _curves_section(data, ranked),
+        _family_section(data),
+        _baseline_section(data),
+        f"<p class=foot>Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by lrsearch.</p>",
+    ]
+    return _PAGE.format(title=_e(f"lrsearch report: {s.name}"), body="\n".join(sections))
+
+
+def _summary(data: ReportData) -> str:
+    s = data.search
+    facts = [
+        ("task", s.task),
+        ("metric", f"{s.metric} ({s.direction})"),
+        ("status", s.status),
+        (
+            "trials",
+            f"{s.finished} of {s.trial_budget} finished: {s.n_complete} complete, "
+            f"{s.n_pruned} pruned, {s.n_failed} failed",
+        ),
+        ("created", f"{s.created_at:%Y-%m-%d %H:%M} UTC"),
+    ]
+    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts)
+    return f"<table class=facts>{rows}</table>{_verdict(data)}"
+
+
+def _verdict(data: ReportData) -> str:
+    """One sentence: did the search beat the classic schedules, and by how much?"""
+    tuned = data.ranked(data.searched)
+    base = data.ranked(data.baselines)
+    if not tuned:
+        return "<p class=verdict>No searched trial has completed yet.</p>"
+    best = tuned[0]
+    if not base:
+        return (
+            f"<p class=verdict>Best: trial {best.number}, {_e(describe(best.schedule))}, "
+            f"{_e(data.search.metric)} = {_f(best.value)}.</p>"
+        )
+    top = base[0]
+    gain = _gain(data, best.value, top.value)
+    verb = "beats" if gain > 0 else "does not beat"
+    return (
+        f"<p class=verdict>The tuned best (trial {best.number}, {_e(best.schedule.family)}, "
+        f"{_f(best.value)}) {verb} the best baseline ({_e(top.baseline)}, {_f(top.value)}) "
+        f"by {_f(gain)} {_e(data.search.metric)}{_rel(gain, top.value)}.</p>"
+    )
+
+
+def _gain(data: ReportData, tuned: float | None, baseline: float | None) -> float:
+    """How much better the tuned value is (positive: better, in the metric's direction)."""
+    assert tuned is not None and baseline is not None
+    return tuned - baseline if data.maximize else baseline - tuned
+
+
+def _rel(gain: float, reference: float | None) -> str:
+    if reference is None or reference == 0:
+        return ""
+    return f" ({100 * gain / abs(reference):+.1f}%)"
+
+
+def _best_section(data: ReportData, ranked: list[TrialRow], steps: int) -> str:
+    if not ranked:
+        return "<h2>Best schedule</h2><p>No trial has completed yet.</p>"
+    best = ranked[0]
+    fig = schedules_figure(
+        [("best", best.schedule)], steps, title=f"Best schedule over {steps:,} steps"
+    )
+    spec = html.escape(best.schedule.to_json())
+    return (
+        f"<h2>Best schedule</h2><p>Trial {best.number}"
+        f"{' (baseline ' + _e(best.baseline) + ')' if best.baseline else ''}: "
+        f"{_e(describe(best.schedule))}, optimizer {_e(best.optimizer)}, "
+        f"{_e(data.search.metric)} = {_f(best.value)}.</p>{to_svg(fig)}"
+        f"<p>ScheduleSpec: <code>{spec}</code></p>"
+    )
+
+
+def _top_k_section(top: list[TrialRow], steps: int) -> str:
+    if len(top) < 2:
+        return ""
+    labelled = [(f"#{r.number} ({_f(r.value)})", r.schedule) for r in top]
+    fig = schedules_figure(labelled, steps, title=f"Top {len(top)} schedules over {steps:,} steps")
+    return f"<h2>Top {len(top)} schedules</h2>{to_svg(fig)}"
+
+
+def _curves_section(data: ReportData, ranked: list[TrialRow]) -> str:
+    finished = [r for r in data.trials if r.state in ("COMPLETE", "PRUNED", "FAIL") and r.curve]
+    if not finished:
+        return ""
+    keep = {r.number for r in ranked[:MAX_CURVES]} | {r.number for r in data.baselines}
+    drawn = [r for r in finished if r.number in keep or len(finished) <= MAX_CURVES]
+    curves = [(r.number, r.state, r.curve) for r in drawn]
+    fig = trial_curves_figure(
+        curves,
+        ranked[0].number if ranked else None,
+        data.search.metric,
+        title=f"Validation {data.search.metric} per epoch ({len(drawn)} of {len(finished)} trials)",
+        baselines={r.number: r.baseline or "" for r in data.baselines},
+    )
+    return f"<h2>Validation curves</h2>{to_svg(fig)}"
+
+
+def _family_section(data: ReportData) -> str:
+    families: dict[str, list[TrialRow]] = {}
+    for row in data.searched:
+        families.setdefault(row.schedule.family, []).append(row)
+    if not families:
+        return ""
+    summaries = [(family, rows, data.ranked(rows)) for family, rows in families.items()]
+    summaries.sort(key=lambda f: _key(f[2][0], data.maximize) if f[2] else math.inf)
+    lines = []
+    for family, rows, ranked in summaries:
+        cells = [family, len(rows), len(ranked)]
+        if ranked:
+            best = ranked[0]
+            cells += [_f(best.value), best.number, _f(best.schedule.lr), best.optimizer]
+        else:
+            cells += ["—"] * 4
+        lines.append("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")
+    return (
+        "<h2>Best trial per family</h2><table><tr><th>family</th><th>trials</th>"
+        f"<th>complete</th><th>best {_e(data.search.metric)}</th><th>trial</th><th>peak LR</th>"
+        f"<th>optimizer</th></tr>{''.join(lines)}</table>"
+    )
+
+
+def _baseline_section(data: ReportData) -> str:
+    baselines = sorted(data.baselines, key=lambda r: r.number)
+    if not baselines:
+        return "<h2>Baselines</h2><p>This search ran none (<code>baselines = false</code>).</p>"
+    tuned = data.ranked(data.searched)
+    best = tuned[0] if tuned else None
+    rows = []
+    for row in baselines:
+        gain = _gain(data, best.value, row.value) if best and row.value is not None else None
+        rows.append(
+            f"<tr><td>{_e(row.baseline)}</td><td>{_f(row.schedule.lr)}</td>"
+            f"<td>{_e(row.optimizer)}</td><td>{_e(row.state.lower())}</td>"
+            f"<td>{_f(row.value)}</td><td>{_f(best.value) if best else '—'}</td>"
+            f"<td class={'win' if gain and gain > 0 else 'loss'}>"
+            f"{'—' if gain is None else f'{gain:+.4g}{_rel(gain, row.value)}'}</td></tr>"
+        )
+    tuned_label = f"tuned best (trial {best.number})" if best else "tuned best"
+    return (
+        "<h2>Baselines: the classic schedules vs the tuned best</h2>"
+        f"<table><tr><th>baseline</th><th>peak LR</th><th>optimizer</th><th>state</th>"
+        f"<th>{_e(data.search.metric)}</th><th>{_e(tuned_label)}</th><th>gain</th></tr>"
+        f"{''.join(rows)}</table>"
+    )
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _f(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
+h1 {{ font-size: 1.6em; }} h2 {{ margin-top: 1.8em; border-bottom: 1px solid #ddd; }}
+table {{ border-collapse: collapse; margin: 0.5em 0; }}
+th, td {{ border: 1px solid #ddd; padding: 0.3em 0.7em; text-align: left; }}
+th {{ background: #f4f4f4; }} table.facts th {{ width: 8em; }}
+td.win {{ color: #1a7f37; font-weight: 600; }} td.loss {{ color: #b42318; }}
+.verdict {{ font-size: 1.15em; background: #f6f8fa; padding: 0.7em;
+  border-left: 4px solid #1a7f37; }}
+svg {{ max-width: 100%; height: auto; }} code {{ font-size: 0.85em; word-break: break-all; }}
+.foot {{ color: #888; font-size: 0.85em; margin-top: 3em; }}
+</style></head>
+<body>
+{body}
+</body></html>
+"""
