@@ -86,8 +86,8 @@ def run_trial(
     lost: Callable[[], bool] | None = None,
 ) -> TrialOutcome:
     """Train one suggested config; the trial's attributes record its schedule and config."""
-    baseline = baseline_of(trial.user_attrs)
-    config = baseline if baseline is not None else suggest(trial, spec)
+    baseline = retrying(lambda: baseline_of(trial.user_attrs), "read the trial")
+    config = baseline if baseline is not None else retrying(lambda: suggest(trial, spec), "suggest")
     if baseline is not None:
         note = notes.baseline_note(str(trial.user_attrs.get("baseline")), baseline)
         retrying(lambda: notes.save(trial, note), "save the baseline's note")

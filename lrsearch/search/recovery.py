@@ -10,7 +10,8 @@ workers that notice, exactly one acts:
 - its trial was running: fail it in Optuna (``fail_reason = "worker lost"``), give the slot back
   and enqueue the same parameters again (attempt + 1), up to ``max_attempts``; after that the
   trial counts as failed, so a search always ends;
-- it had claimed a slot but not asked Optuna yet: give the slot back.
+- it had claimed a slot but not asked Optuna yet, or only reserved a queued trial: give the
+  slot back (the queued trial stays queued).
 
 Optuna trials left RUNNING with no lease (a worker that died between asking and linking its
 lease) are failed as well.
@@ -28,6 +29,7 @@ from optuna.trial import TrialState
 
 from lrsearch import store
 from lrsearch.errors import LRSearchError
+from lrsearch.search.ask import LEASE_ATTR
 from lrsearch.space.baselines import BASELINE_ATTR, BASELINE_CONFIG_ATTR
 from lrsearch.store.retry import retryable_errors
 from lrsearch.store.searches import Outcome
@@ -100,6 +102,8 @@ def _reap_one(
     if stale.optuna_trial_id is None:
         return int(store.reap_lease(engine, stale, stale_after_s, outcome="released"))
     trial = study._storage.get_trial(stale.optuna_trial_id)
+    if trial.state == TrialState.WAITING:  # reserved but never started: it stays queued
+        return int(store.reap_lease(engine, stale, stale_after_s, outcome="released"))
     if trial.state == TrialState.COMPLETE:
         return int(
             store.reap_lease(
@@ -133,8 +137,13 @@ def _reap_one(
 
 
 def _fail_orphans(engine: Any, storage: Any, stale_after_s: float) -> None:
-    """RUNNING Optuna trials of active searches that no lease holds, older than the timeout."""
-    leased = store.active_trial_ids(engine)
+    """RUNNING Optuna trials of active searches that no lease holds, older than the timeout.
+
+    A trial created for a lease that has not linked it yet (its worker is retrying through an
+    outage) carries the lease id, and is left alone while that lease is active.
+    """
+    leases = store.active_leases(engine)
+    held = {trial_id for trial_id in leases.values() if trial_id is not None}
     cutoff = datetime.now() - timedelta(seconds=stale_after_s)  # Optuna stores local naive time
     for name in store.active_search_names(engine):
         try:
@@ -142,8 +151,10 @@ def _fail_orphans(engine: Any, storage: Any, stale_after_s: float) -> None:
         except KeyError:
             continue
         for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+            if trial._trial_id in held or trial.system_attrs.get(LEASE_ATTR) in leases:
+                continue
             started = trial.datetime_start
-            if trial._trial_id not in leased and started is not None and started < cutoff:
+            if started is not None and started < cutoff:
                 try:
                     storage.set_trial_user_attr(trial._trial_id, "fail_reason", WORKER_LOST)
                     storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)

@@ -3,7 +3,8 @@
 Claiming a slot (a conditional UPDATE of the search's counter, with a lease row, in one
 transaction) comes before asking Optuna for a trial, so any number of workers on any number of
 hosts start exactly the budget. A heartbeat thread keeps the lease alive and reaps the leases of
-dead workers (see recovery.py). Database errors are retried until ``db_retry_s`` passes, so a
+dead workers (see recovery.py). Database errors are retried until ``db_retry_s`` passes, and
+every step is safe to repeat after a lost reply (asking Optuna too, see ask.py), so a
 PostgreSQL restart costs retries, not trials.
 
 SIGTERM and SIGINT stop a worker cleanly: a running trial is abandoned (Optuna state FAIL,
@@ -18,12 +19,12 @@ may come back if their workers die), or keeps polling with ``wait``.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import signal
 import socket
 import time
-import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,9 +37,10 @@ import torch
 from lrsearch import store
 from lrsearch.config import Settings
 from lrsearch.errors import LRSearchError, NotFoundError
+from lrsearch.search.ask import ask
 from lrsearch.search.factory import make_pruner, make_sampler
 from lrsearch.search.objective import LeaseLost, TrialOutcome, run_trial
-from lrsearch.search.recovery import Heartbeat, fail_and_requeue
+from lrsearch.search.recovery import WORKER_LOST, Heartbeat, fail_and_requeue
 from lrsearch.space import SearchSpec, parse_spec
 from lrsearch.store.retry import retrying
 from lrsearch.store.searches import Outcome
@@ -234,15 +236,29 @@ class Worker:
             )
             if lease is None:
                 return False
-            trial = self._retry(lambda: _ask(ctx.study), "ask for a trial")
-            attempt = int(trial.user_attrs.get("attempt", 1))
-            self._retry(
+            self.heartbeat.hold(lease.id)
+            tries = itertools.count()
+            trial = self._retry(
+                lambda: ask(ctx.study, self.engine, lease, retried=next(tries) > 0),
+                "ask for a trial",
+            )
+            attempt = self._retry(lambda: int(trial.user_attrs.get("attempt", 1)), "read the trial")
+            started = self._retry(
                 lambda: store.start_trial(
                     self.engine, lease, trial.number, trial._trial_id, attempt
                 ),
                 "start the trial",
             )
-            self.heartbeat.hold(lease.id)
+            if not started:  # reaped while asking: the slot went back already
+                self._retry(
+                    lambda: fail_and_requeue(
+                        ctx.study, trial._trial_id, WORKER_LOST, attempt=attempt
+                    ),
+                    "fail the trial",
+                )
+                self.heartbeat.drop(lease.id)
+                self.summary.lost += 1
+                return True
         if self.stop.requested:
             with self.stop.critical():
                 self._abandon(ctx, trial, lease)
@@ -378,12 +394,6 @@ def run_worker(
 ) -> WorkerSummary:
     """Run a worker until nothing is left; see :class:`Worker` for the options."""
     return Worker(storage_url, study=search_name, **options).run()
-
-
-def _ask(study: optuna.Study) -> optuna.Trial:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return study.ask()
 
 
 def _tell(

@@ -215,12 +215,20 @@ def claim_trial(engine: Engine, name: str, worker: str = "local", attempt: int =
 
 def start_trial(
     engine: Engine, lease: Lease, trial_number: int, optuna_trial_id: int, attempt: int = 1
-) -> None:
-    """Link the lease to the Optuna trial it runs (``attempt`` > 1 for a re-run)."""
+) -> bool:
+    """Link the lease to the Optuna trial it runs (``attempt`` > 1 for a re-run).
+
+    False when the lease is no longer this worker's (reaped while it was asking, after a long
+    database outage). Safe to repeat: a retry after a lost reply finds the link made.
+    """
+    mine = sa.or_(
+        trials.c.status == "claimed",
+        sa.and_(trials.c.status == "running", trials.c.optuna_trial_id == optuna_trial_id),
+    )
     with _transaction(engine) as conn:
-        conn.execute(
+        changed = conn.execute(
             trials.update()
-            .where(trials.c.id == lease.id)
+            .where(trials.c.id == lease.id, mine)
             .values(
                 trial_number=trial_number,
                 optuna_trial_id=optuna_trial_id,
@@ -229,6 +237,52 @@ def start_trial(
                 heartbeat_at=_now(),
             )
         )
+        return changed.rowcount == 1
+
+
+def reserve_trial(engine: Engine, lease: Lease, optuna_trial_id: int) -> bool:
+    """Reserve a queued Optuna trial for this claimed lease, before moving it to RUNNING.
+
+    At most one active lease holds a trial: decided under the search's row lock, so only the
+    reserving worker may start it, and after a lost reply it can tell that it did.
+    """
+    holder = sa.select(trials.c.id).where(
+        trials.c.optuna_trial_id == optuna_trial_id, trials.c.status.in_(LEASE_ACTIVE)
+    )
+    with _transaction(engine) as conn:
+        _lock_search(conn, lease.search_id)
+        if conn.execute(holder).first() is not None:
+            return False
+        changed = conn.execute(
+            trials.update()
+            .where(
+                trials.c.id == lease.id,
+                trials.c.status == "claimed",
+                trials.c.optuna_trial_id.is_(None),
+            )
+            .values(optuna_trial_id=optuna_trial_id)
+        )
+        return changed.rowcount == 1
+
+
+def unreserve_trial(engine: Engine, lease: Lease) -> None:
+    """Drop the reservation of a claimed lease (the queued trial was not its to start)."""
+    with _transaction(engine) as conn:
+        conn.execute(
+            trials.update()
+            .where(trials.c.id == lease.id, trials.c.status == "claimed")
+            .values(optuna_trial_id=None)
+        )
+
+
+def reserved_trial_id(engine: Engine, lease: Lease) -> int | None:
+    """The Optuna trial this lease holds, if any."""
+    query = sa.select(trials.c.optuna_trial_id).where(
+        trials.c.id == lease.id, trials.c.status.in_(LEASE_ACTIVE)
+    )
+    with _transaction(engine) as conn:
+        found = conn.execute(query).scalar_one_or_none()
+    return None if found is None else int(found)
 
 
 def heartbeat(engine: Engine, lease_ids: list[int]) -> set[int]:
@@ -387,13 +441,13 @@ def epochs_of(engine: Engine, name: str, trial_number: int) -> list[dict[str, An
         return [dict(row._mapping) for row in conn.execute(query)]
 
 
-def active_trial_ids(engine: Engine) -> set[int]:
-    """Optuna trial ids that an active lease holds."""
-    query = sa.select(trials.c.optuna_trial_id).where(
-        trials.c.status.in_(LEASE_ACTIVE), trials.c.optuna_trial_id.is_not(None)
+def active_leases(engine: Engine) -> dict[int, int | None]:
+    """Every active lease's id, with the Optuna trial id it holds (None before asking)."""
+    query = sa.select(trials.c.id, trials.c.optuna_trial_id).where(
+        trials.c.status.in_(LEASE_ACTIVE)
     )
     with _transaction(engine) as conn:
-        return {int(v) for v in conn.execute(query).scalars()}
+        return {int(lease): trial for lease, trial in conn.execute(query)}
 
 
 def active_search_names(engine: Engine) -> list[str]:

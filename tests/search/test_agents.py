@@ -179,17 +179,33 @@ def pg_cluster() -> Iterator[tuple[str, Callable[[], None]]]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_a_postgres_restart_mid_search_costs_retries_not_trials(
+def test_postgres_restarts_mid_search_cost_retries_not_trials(
     pg_cluster: tuple[str, Callable[[], None]], tmp_path: Path
 ) -> None:
+    """The server restarts each time a trial finishes, while the agents ask for the next one.
+
+    That is the moment a write can commit and its reply be lost; Optuna's plain ``ask`` then
+    left a RUNNING trial behind (see ask.py and test_ask.py).
+    """
     url, restart = pg_cluster
-    _submit(tmp_path, url, "restart", trials=10, epochs=200)
+    _submit(tmp_path, url, "restart", trials=14, epochs=60)
     agents = [_agent(url, "restart") for _ in range(2)]
-    _wait_for(lambda: read_search(url, "restart").finished >= 2, 180, "two finished trials")
-    restart()
+    finished, restarts = 0, 0
+    deadline = time.monotonic() + 240
+    while restarts < 10 and finished < 13 and time.monotonic() < deadline:
+        try:
+            now = read_search(url, "restart").finished
+        except Exception:  # restarting: keep polling
+            now = finished
+        if now > finished:
+            finished = now
+            restart()
+            restarts += 1
+        time.sleep(0.02)
     outputs = _finish(agents)
-    assert any("retrying" in out for out in outputs)  # the agents did see the restart
+    assert restarts >= 6  # most trial boundaries saw a restart
+    assert any("retrying" in out for out in outputs)  # the agents did see the restarts
     trials = read_trials(url, "restart")
-    assert [t.state.name for t in trials] == ["COMPLETE"] * 10
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 14
     search = read_search(url, "restart")
-    assert (search.n_complete, search.n_failed, search.status) == (10, 0, "done")
+    assert (search.n_complete, search.n_failed, search.status) == (14, 0, "done")

@@ -1,0 +1,215 @@
+"""Asking Optuna for a trial survives a lost reply: the write committed, the answer never came.
+
+That is what a PostgreSQL restart does to the one statement in flight. The fault is injected
+on real databases by letting the real write commit and then raising the error the driver
+raises, once; the worker's retry loop (``retrying``) then asks again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import optuna
+import pytest
+import sqlalchemy as sa
+from optuna.trial import TrialState
+
+from lrsearch import store
+from lrsearch.errors import StoreError
+from lrsearch.search.ask import LEASE_ATTR, ask
+from lrsearch.search.create import open_search
+from lrsearch.search.recovery import reap
+from lrsearch.space import parse_spec
+from lrsearch.store.retry import retrying
+
+SpecFactory = Callable[..., dict[str, Any]]
+
+
+class Search:
+    """A search on a real database: lrsearch's engine, its Optuna study, leases to claim."""
+
+    def __init__(self, url: str, spec: dict[str, Any]) -> None:
+        store.upgrade(url)
+        self.engine = store.make_engine(url)
+        self.storage = store.make_optuna_storage(url)
+        parsed = parse_spec(spec)
+        open_search(
+            self.engine,
+            self.storage,
+            parsed,
+            metric="val_accuracy",
+            direction="maximize",
+            resume=False,
+        )
+        self.name = parsed.name
+        self.study = optuna.load_study(study_name=self.name, storage=self.storage)
+
+    def claim(self, worker: str = "w") -> store.Lease:
+        lease = store.claim_trial(self.engine, self.name, worker)
+        assert lease is not None
+        return lease
+
+    def ask(self, lease: store.Lease) -> optuna.Trial:
+        """As the worker asks: retried on database errors, told when a try is a retry."""
+        tries = itertools.count()
+        return retrying(
+            lambda: ask(self.study, self.engine, lease, retried=next(tries) > 0), "ask", 30
+        )
+
+    def states(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for trial in self.study.get_trials(deepcopy=False):
+            counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+        return counts
+
+
+@pytest.fixture
+def make_search(db_url: str, make_spec: SpecFactory) -> Iterator[Callable[..., Search]]:
+    made: list[Search] = []
+
+    def make(**overrides: Any) -> Search:
+        search = Search(db_url, make_spec(**overrides))
+        made.append(search)
+        return search
+
+    yield make
+    for search in made:
+        search.engine.dispose()
+        search.storage.engine.dispose()
+
+
+def _lose_reply_once(
+    monkeypatch: pytest.MonkeyPatch, owner: Any, method: str, error: Exception
+) -> list[int]:
+    """The next call of ``owner.method`` does its work (it commits), then raises ``error``."""
+    real, calls = getattr(owner, method), []
+
+    def committed_then_lost(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 1:
+            raise error
+        return result
+
+    monkeypatch.setattr(owner, method, committed_then_lost)
+    return calls
+
+
+LOST = optuna.exceptions.StorageInternalError("server closed the connection unexpectedly")
+
+
+def test_a_plain_ask_would_leave_an_orphan(
+    make_search: Callable[..., Search], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Why ask.py exists: Optuna's own ask, retried the same way, leaves a RUNNING orphan."""
+    search = make_search(name="plain")
+    _lose_reply_once(monkeypatch, search.storage, "_create_new_trial", LOST)
+    retrying(search.study.ask, "ask", 30)
+    assert search.states() == {"RUNNING": 2}
+
+
+def test_a_lost_reply_when_creating_a_trial_leaves_no_orphan(
+    make_search: Callable[..., Search], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    search = make_search(name="create")
+    lease = search.claim()
+    calls = _lose_reply_once(monkeypatch, search.storage, "_create_new_trial", LOST)
+    trial = search.ask(lease)
+    assert len(calls) == 1  # created once; the retry found it by its lease
+    assert search.states() == {"RUNNING": 1}
+    assert search.study._storage.get_trial(trial._trial_id).system_attrs[LEASE_ATTR] == lease.id
+    assert store.start_trial(search.engine, lease, trial.number, trial._trial_id)
+    assert store.start_trial(search.engine, lease, trial.number, trial._trial_id)  # repeatable
+
+
+def test_a_lost_reply_when_starting_a_queued_trial_keeps_it(
+    make_search: Callable[..., Search], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    search = make_search(name="queued", baselines=True, budget={"trials": 9, "epochs": 2})
+    assert search.states() == {"WAITING": 7}  # the baselines
+    lease = search.claim()
+    _lose_reply_once(monkeypatch, search.storage, "set_trial_state_values", LOST)
+    trial = search.ask(lease)
+    assert trial.user_attrs["baseline"] == "constant"  # the first queued trial, not a new one
+    assert search.states() == {"RUNNING": 1, "WAITING": 6}
+    assert store.reserved_trial_id(search.engine, lease) == trial._trial_id
+
+
+def test_a_lost_reply_when_reserving_keeps_the_reservation(
+    make_search: Callable[..., Search], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    search = make_search(name="reserve", baselines=True, budget={"trials": 9, "epochs": 2})
+    lease = search.claim()
+    calls = _lose_reply_once(monkeypatch, store, "reserve_trial", StoreError("database: gone"))
+    trial = search.ask(lease)
+    assert len(calls) == 1  # the retry found its reservation and did not reserve again
+    assert trial.user_attrs["baseline"] == "constant"
+    assert search.states() == {"RUNNING": 1, "WAITING": 6}
+
+
+def test_workers_never_share_a_queued_trial(make_search: Callable[..., Search]) -> None:
+    search = make_search(name="share", baselines=True, budget={"trials": 9, "epochs": 2})
+    first, second = search.claim("a"), search.claim("b")
+    queued = search.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    assert store.reserve_trial(search.engine, first, queued[0]._trial_id)
+    assert not store.reserve_trial(search.engine, second, queued[0]._trial_id)  # held by a
+    trial = search.ask(second)  # b skips the reserved trial and starts the next one
+    assert trial._trial_id == queued[1]._trial_id
+    retry = ask(search.study, search.engine, first, retried=True)  # a's retry finds its own
+    assert retry._trial_id == queued[0]._trial_id
+    assert search.states() == {"RUNNING": 2, "WAITING": 5}
+
+
+def test_a_dead_workers_reservation_goes_back_to_the_queue(
+    make_search: Callable[..., Search],
+) -> None:
+    search = make_search(name="dead", baselines=True, budget={"trials": 9, "epochs": 2})
+    dead = search.claim("dead")
+    queued = search.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    assert store.reserve_trial(search.engine, dead, queued[0]._trial_id)  # then it died
+    _age_lease(search.engine, dead.id)
+    assert reap(search.engine, search.storage, stale_after_s=30, max_attempts=3) == 1
+    assert search.states() == {"WAITING": 7}  # nothing failed, nothing enqueued twice
+    trial = search.ask(search.claim("next"))
+    assert trial._trial_id == queued[0]._trial_id
+    assert store.get_search(search.engine, "dead").trials_claimed == 1  # the slot came back
+
+
+def test_a_lease_reaped_while_asking_cannot_start(make_search: Callable[..., Search]) -> None:
+    search = make_search(name="late")
+    lease = search.claim()
+    trial = search.ask(lease)
+    _age_lease(search.engine, lease.id)
+    assert reap(search.engine, search.storage, stale_after_s=30, max_attempts=3) == 1
+    assert not store.start_trial(search.engine, lease, trial.number, trial._trial_id)
+
+
+def test_an_unlinked_trial_is_an_orphan_only_once_its_lease_is_gone(
+    make_search: Callable[..., Search],
+) -> None:
+    search = make_search(name="orphan")
+    lease = search.claim()
+    trial = search.ask(lease)  # created, not linked yet: its worker is still retrying
+    time.sleep(1.2)
+    assert store.heartbeat(search.engine, [lease.id]) == set()  # the worker is alive
+    reap(search.engine, search.storage, stale_after_s=1.0, max_attempts=3)
+    assert search.states() == {"RUNNING": 1}  # older than the timeout, but its lease holds it
+    assert store.release_trial(search.engine, lease, "interrupted")
+    reap(search.engine, search.storage, stale_after_s=1.0, max_attempts=3)
+    assert search.states() == {"FAIL": 1}
+    assert search.study._storage.get_trial(trial._trial_id).user_attrs["fail_reason"] == (
+        "worker lost"
+    )
+
+
+def _age_lease(engine: sa.Engine, lease_id: int) -> None:
+    """The lease's worker last beat a minute ago."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE lr_trials SET heartbeat_at = :t WHERE id = :i"),
+            {"t": datetime.now(UTC) - timedelta(seconds=60), "i": lease_id},
+        )
