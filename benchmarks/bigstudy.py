@@ -64,7 +64,8 @@ from optuna.storages._rdb import models as optuna_models
 from optuna.trial import TrialState
 
 from lrsearch import store
-from lrsearch.space import SearchSpec, parse_spec, suggest
+from lrsearch.space import suggest
+from lrsearch.spec import SearchSpec, parse_spec
 from lrsearch.store import models as lr_models
 
 EPOCHS = 3  # intermediate values (and lr_epoch_metrics rows) of a complete trial

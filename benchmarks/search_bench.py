@@ -42,11 +42,11 @@ from lrsearch import store
 from lrsearch.schedules import ScheduleSpec
 from lrsearch.search.local import prepare_search
 from lrsearch.search.worker import run_worker
-from lrsearch.space import parse_spec
 from lrsearch.space.suggest import OPTIMIZER_DEFAULTS
-from lrsearch.tasks.base import TensorTask
+from lrsearch.spec import parse_spec
 from lrsearch.tasks.registry import load_task
 from lrsearch.train.loop import RunLength, train
+from lrsearch.train.task import TensorTask
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"

@@ -71,7 +71,7 @@ def search(
     import optuna
 
     from lrsearch.search.local import prepare_search
-    from lrsearch.space import load_spec_file
+    from lrsearch.spec import load_spec_file
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -154,7 +154,7 @@ def _run_with_progress(
 def _print_results(url: str, name: str, folder: Path) -> None:
     from lrsearch.plots import plot_schedules, plot_trial_curves
     from lrsearch.search.results import best_config, trial_curves
-    from lrsearch.space import parse_spec
+    from lrsearch.spec import parse_spec
     from lrsearch.store import get_search, make_engine
 
     engine = make_engine(url)
@@ -317,7 +317,7 @@ def submit(
 ) -> None:
     """Create a search (queued) without running anything: `lrsearch worker` agents pick it up."""
     from lrsearch.search.local import prepare_search
-    from lrsearch.space import load_spec_file
+    from lrsearch.spec import load_spec_file
 
     parsed = load_spec_file(spec)
     found = prepare_search(_storage(storage), parsed)

@@ -29,7 +29,7 @@ from lrsearch.errors import (
     NotFoundError,
     StoreError,
 )
-from lrsearch.space import input_error
+from lrsearch.spec import input_error
 
 log = logging.getLogger("lrsearch.api")
 

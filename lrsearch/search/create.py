@@ -18,13 +18,8 @@ from sqlalchemy.engine import Engine
 from lrsearch import store
 from lrsearch.errors import ConflictError
 from lrsearch.search import notes
-from lrsearch.space import (
-    SearchSpec,
-    baseline_attrs,
-    baseline_configs,
-    grid_space,
-    parse_spec,
-)
+from lrsearch.space import baseline_attrs, baseline_configs, grid_space
+from lrsearch.spec import SearchSpec, parse_spec
 
 Direction = Literal["minimize", "maximize"]
 

@@ -6,7 +6,8 @@ import warnings
 
 import optuna
 
-from lrsearch.space import SearchSpec, grid_space
+from lrsearch.space import grid_space
+from lrsearch.spec import SearchSpec
 
 
 def make_sampler(spec: SearchSpec, worker_index: int = 0) -> optuna.samplers.BaseSampler:

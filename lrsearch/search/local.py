@@ -21,7 +21,7 @@ from pathlib import Path
 from lrsearch import store
 from lrsearch.errors import LRSearchError
 from lrsearch.search.create import open_search
-from lrsearch.space import SearchSpec
+from lrsearch.spec import SearchSpec
 from lrsearch.tasks.registry import load_task
 
 POLL_S = 0.5

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lrsearch.space import SearchSpec, TrialConfig, baseline_configs
+from lrsearch.space import TrialConfig, baseline_configs
+from lrsearch.spec import SearchSpec
 
 
 def study_note(spec: SearchSpec, metric: str, direction: str) -> str:

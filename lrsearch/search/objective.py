@@ -16,10 +16,11 @@ import torch
 
 from lrsearch.errors import LRSearchError, TrainingDiverged
 from lrsearch.search import notes
-from lrsearch.space import SearchSpec, TrialConfig, baseline_of, suggest
+from lrsearch.space import TrialConfig, baseline_of, suggest
+from lrsearch.spec import SearchSpec
 from lrsearch.store.retry import retrying
-from lrsearch.tasks.base import TensorTask
 from lrsearch.train.loop import RunLength, train
+from lrsearch.train.task import TensorTask
 
 Outcome = Literal["complete", "pruned", "failed"]
 

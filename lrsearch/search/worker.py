@@ -41,11 +41,11 @@ from lrsearch.search.ask import ask
 from lrsearch.search.factory import make_pruner, make_sampler
 from lrsearch.search.objective import LeaseLost, TrialOutcome, run_trial
 from lrsearch.search.recovery import WORKER_LOST, Heartbeat, fail_and_requeue
-from lrsearch.space import SearchSpec, parse_spec
+from lrsearch.spec import SearchSpec, parse_spec
 from lrsearch.store.retry import retrying
 from lrsearch.store.searches import Outcome
-from lrsearch.tasks.base import TensorTask, to_device
 from lrsearch.tasks.registry import load_task
+from lrsearch.train.task import TensorTask, to_device
 
 log = logging.getLogger("lrsearch.worker")
 

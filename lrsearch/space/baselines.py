@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from lrsearch.schedules import ScheduleSpec
-from lrsearch.space.spec import SearchSpec
 from lrsearch.space.suggest import TrialConfig
+from lrsearch.spec import SearchSpec
 
 BASELINE_FAMILIES = (
     "constant",

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from lrsearch.schedules import Family, Param, ScheduleSpec, get_family
 from lrsearch.schedules.params import ParamValue
-from lrsearch.space.spec import SearchSpec, Space
+from lrsearch.spec import SearchSpec, Space
 
 OPTIMIZER_DEFAULTS: dict[str, dict[str, float | bool]] = {
     "sgd": {"momentum": 0.9, "nesterov": True},

@@ -1,9 +1,9 @@
-"""What is trained on: built-in tasks and the protocol for user tasks.
+"""What is trained on: the built-in tasks.
 
-- ``base``: the :class:`~lrsearch.tasks.base.TensorTask` protocol and its helpers (torch).
-- ``catalog``: built-in task names, metrics and options, importable without torch.
-- ``digits``, ``charlm``, ``tabular``: the built-in tasks.
+- ``digits``, ``charlm``, ``tabular``: the built-in tasks (their names, options and metrics are
+  data in ``lrsearch.spec.catalog``, importable without torch).
 - ``registry``: ``load_task(name, options)`` builds a built-in or ``python:`` user task.
+- ``base``: re-exports :class:`~lrsearch.train.task.TensorTask` for user task factories.
 
-This package's ``__init__`` imports nothing, so ``lrsearch.tasks.catalog`` stays free of torch.
+This package's ``__init__`` imports nothing, so naming a task module loads only that task.
 """

@@ -22,12 +22,12 @@ import torch
 from torch import Tensor, nn
 
 from lrsearch.errors import InvalidInputError, LRSearchError
-from lrsearch.tasks.base import TensorTask, cross_entropy
-from lrsearch.tasks.registry import check_int, option_field
+from lrsearch.spec import check_int, option_field
+from lrsearch.spec.catalog import CHARLM_MIN_WINDOWS as MIN_WINDOWS
+from lrsearch.train.task import TensorTask, cross_entropy
 
 VOCAB = 256
 VAL_FRACTION = 0.1
-MIN_WINDOWS = 10
 
 #: Sorted; about 500k bytes together on CPython 3.11. Changing this list changes the task.
 CORPUS_MODULES = (

@@ -15,8 +15,8 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from lrsearch.tasks.base import Metric, TensorTask, accuracy, cross_entropy
-from lrsearch.tasks.registry import check_int
+from lrsearch.spec import check_int
+from lrsearch.train.task import Metric, TensorTask, accuracy, cross_entropy
 
 N_CLASSES = 10
 VAL_FRACTION = 0.2

@@ -1,85 +1,31 @@
-"""Build a task by name: a built-in one (see catalog.py) or ``python:package.module:factory``.
+"""Build a task by name: a built-in one (see lrsearch.spec.catalog) or ``python:module:factory``.
 
 Built-in factories are imported lazily, so loading ``charlm`` does not import scikit-learn.
-The option checks here are shared by the built-in factories, which validate their arguments
-themselves so that calling them directly from Python gives the same errors.
+Options are checked against the catalog first (the same checks the spec ran at submission);
+the built-in factories check their arguments too, so calling them from Python gives the same
+errors.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
-import math
 import os
 import sys
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from lrsearch.errors import InvalidInputError
-from lrsearch.tasks.base import TensorTask
-from lrsearch.tasks.catalog import BUILTIN_TASKS, USER_TASK_PREFIX, check_task_name
-
-OPTIONS_FIELD = "task_options"
-
-
-def option_field(name: str) -> str:
-    """The field an option's errors are reported under, e.g. ``task_options.hidden``."""
-    return f"{OPTIONS_FIELD}.{name}"
-
-
-def check_int(name: str, value: object, minimum: int = 1) -> int:
-    """An integer option (``bool`` is not an integer here) of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInputError(
-            option_field(name), f"must be an integer, got {type(value).__name__} {value!r}"
-        )
-    if value < minimum:
-        raise InvalidInputError(option_field(name), f"must be at least {minimum}, got {value}")
-    return value
-
-
-def check_fraction(name: str, value: object) -> float:
-    """A number strictly between 0 and 1."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInputError(
-            option_field(name), f"must be a number, got {type(value).__name__} {value!r}"
-        )
-    number = float(value)
-    if not (math.isfinite(number) and 0.0 < number < 1.0):
-        raise InvalidInputError(option_field(name), f"must be between 0 and 1, got {value!r}")
-    return number
-
-
-def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
-    """One of ``choices``."""
-    if not isinstance(value, str) or value not in choices:
-        raise InvalidInputError(
-            option_field(name), f"must be one of {', '.join(choices)}, got {value!r}"
-        )
-    return value
-
-
-def check_path(name: str, value: object) -> Path:
-    """A path given as a string or ``os.PathLike`` (existence is checked by the reader)."""
-    if isinstance(value, str) and value:
-        return Path(value)
-    if isinstance(value, os.PathLike):
-        return Path(value)
-    raise InvalidInputError(
-        option_field(name), f"must be a file path, got {type(value).__name__} {value!r}"
-    )
-
-
-def check_str(name: str, value: object) -> str:
-    """A non-empty string."""
-    if not isinstance(value, str) or not value:
-        raise InvalidInputError(
-            option_field(name), f"must be a non-empty string, got {type(value).__name__} {value!r}"
-        )
-    return value
+from lrsearch.spec import (
+    BUILTIN_TASKS,
+    USER_TASK_PREFIX,
+    check_task_name,
+    check_task_options,
+)
+from lrsearch.spec.catalog import OPTIONS_FIELD
+from lrsearch.train.task import TensorTask
 
 
 def _builtin_factory(name: str) -> Callable[..., TensorTask]:
@@ -108,22 +54,9 @@ def load_task(name: str, options: Mapping[str, object]) -> TensorTask:
     Every bad name, option or user factory result raises :class:`InvalidInputError`.
     """
     check_task_name(name)
-    for key in options:
-        if not isinstance(key, str) or not key.isidentifier():
-            raise InvalidInputError(OPTIONS_FIELD, f"option names must be identifiers, got {key!r}")
+    checked = check_task_options(name, options)
     if name in BUILTIN_TASKS:
-        allowed = BUILTIN_TASKS[name].options
-        for key in options:
-            if key not in allowed:
-                raise InvalidInputError(
-                    option_field(key),
-                    f"unknown option for task {name!r}; its options are {', '.join(allowed)}",
-                )
-        factory = _builtin_factory(name)
-        for param in inspect.signature(factory).parameters.values():
-            if param.default is inspect.Parameter.empty and param.name not in options:
-                raise InvalidInputError(option_field(param.name), f"is required for task {name!r}")
-        return factory(**options)
+        return _builtin_factory(name)(**checked)
     return _load_user_task(name, options)
 
 

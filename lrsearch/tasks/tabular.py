@@ -39,8 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from lrsearch.errors import InvalidInputError
-from lrsearch.tasks.base import Metric, TensorTask, accuracy, cross_entropy
-from lrsearch.tasks.registry import (
+from lrsearch.spec import (
     check_choice,
     check_fraction,
     check_int,
@@ -48,8 +47,9 @@ from lrsearch.tasks.registry import (
     check_str,
     option_field,
 )
+from lrsearch.spec.catalog import TABULAR_KINDS as KINDS
+from lrsearch.train.task import Metric, TensorTask, accuracy, cross_entropy
 
-KINDS = ("auto", "classification", "regression")
 MAX_AUTO_CLASSES = 50
 MIN_ROWS = 10
 SPLIT_SEED = 0

@@ -19,8 +19,8 @@ from torch import Tensor, nn
 
 from lrsearch.errors import TrainingDiverged
 from lrsearch.schedules import ScheduleSpec
-from lrsearch.tasks.base import TensorTask
 from lrsearch.train.optim import make_optimizer
+from lrsearch.train.task import TensorTask
 from lrsearch.train.torch_schedule import SpecLR
 
 

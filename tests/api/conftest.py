@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from lrsearch.search.local import prepare_search
 from lrsearch.search.worker import run_worker
-from lrsearch.space import parse_spec
+from lrsearch.spec import parse_spec
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

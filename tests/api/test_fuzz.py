@@ -21,7 +21,7 @@ from lrsearch.api import create_app
 from lrsearch.config import Settings
 from lrsearch.search.local import prepare_search
 from lrsearch.search.worker import run_worker
-from lrsearch.space import parse_spec
+from lrsearch.spec import parse_spec
 
 DB = Path(os.environ.get("LRSEARCH_FUZZ_DIR", "/tmp")) / f"lrsearch-fuzz-{os.getpid()}.db"
 

@@ -122,7 +122,7 @@ def test_studies_pagination(finished_url: str, empty_sqlite: str) -> None:
     from apiutil import make_client
 
     from lrsearch.search.local import prepare_search
-    from lrsearch.space import parse_spec
+    from lrsearch.spec import parse_spec
 
     names = [f"page-{i}" for i in range(5)]
     for name in names:
@@ -242,7 +242,7 @@ def test_best_errors(client: TestClient, empty_sqlite: str) -> None:
     from apiutil import make_client
 
     from lrsearch.search.local import prepare_search
-    from lrsearch.space import parse_spec
+    from lrsearch.spec import parse_spec
 
     assert client.get("/v1/studies/nope/best").status_code == 404
     bad = client.get(f"/v1/studies/{FINISHED}/best", params={"format": "tf"})

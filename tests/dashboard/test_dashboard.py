@@ -30,7 +30,7 @@ from matplotlib import image as mpimg
 from lrsearch.schedules import ScheduleSpec
 from lrsearch.search.local import prepare_search
 from lrsearch.search.worker import run_worker
-from lrsearch.space import parse_spec
+from lrsearch.spec import parse_spec
 from tests.procutil import as_in_a_terminal, free_port
 
 pytestmark = pytest.mark.slow

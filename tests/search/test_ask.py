@@ -23,7 +23,7 @@ from lrsearch.errors import StoreError
 from lrsearch.search.ask import LEASE_ATTR, ask
 from lrsearch.search.create import open_search
 from lrsearch.search.recovery import reap
-from lrsearch.space import parse_spec
+from lrsearch.spec import parse_spec
 from lrsearch.store.retry import retrying
 
 SpecFactory = Callable[..., dict[str, Any]]

@@ -13,8 +13,9 @@ from lrsearch import store
 from lrsearch.search.local import prepare_search
 from lrsearch.search.recovery import fail_and_requeue
 from lrsearch.search.worker import run_worker
-from lrsearch.space import baseline_configs, parse_spec
+from lrsearch.space import baseline_configs
 from lrsearch.space.baselines import BASELINE_FAMILIES
+from lrsearch.spec import parse_spec
 
 SpecFactory = Callable[..., dict[str, Any]]
 

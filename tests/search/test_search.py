@@ -12,7 +12,7 @@ from lrsearch import store
 from lrsearch.schedules import family_names
 from lrsearch.search.local import prepare_search
 from lrsearch.search.worker import run_worker
-from lrsearch.space import parse_spec
+from lrsearch.spec import parse_spec
 
 SpecFactory = Callable[..., dict[str, Any]]
 

@@ -8,7 +8,8 @@ import optuna
 import pytest
 
 from lrsearch.schedules import ScheduleSpec, family_names, get_family
-from lrsearch.space import TrialConfig, grid_space, parse_spec, suggest
+from lrsearch.space import TrialConfig, grid_space, suggest
+from lrsearch.spec import parse_spec
 
 
 def _study(sampler: optuna.samplers.BaseSampler) -> optuna.Study:

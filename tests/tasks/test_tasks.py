@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from lrsearch.errors import InvalidInputError
+from lrsearch.spec import BUILTIN_TASKS
 from lrsearch.tasks import charlm as charlm_module
 from lrsearch.tasks.base import TensorTask
-from lrsearch.tasks.catalog import BUILTIN_TASKS
 from lrsearch.tasks.charlm import charlm, corpus
 from lrsearch.tasks.digits import digits_cnn, digits_mlp
 from lrsearch.tasks.registry import load_task
@@ -612,7 +612,7 @@ def test_user_task_errors(
 
 def test_catalog_and_registry_stay_light() -> None:
     code = (
-        "import sys, lrsearch.tasks, lrsearch.tasks.catalog; heavy = 'torch' in sys.modules; "
+        "import sys, lrsearch.tasks, lrsearch.spec.catalog; heavy = 'torch' in sys.modules; "
         "import lrsearch.tasks.registry; print(heavy, 'sklearn' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

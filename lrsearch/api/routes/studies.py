@@ -26,8 +26,7 @@ from lrsearch.errors import ConflictError, InvalidInputError, NotFoundError
 from lrsearch.schedules import ScheduleSpec, curve
 from lrsearch.schedules.codegen import pytorch_snippet
 from lrsearch.search.create import Direction, open_search
-from lrsearch.space import SearchSpec
-from lrsearch.tasks.catalog import USER_TASK_PREFIX
+from lrsearch.spec import USER_TASK_PREFIX, SearchSpec
 
 router = APIRouter(prefix="/v1/studies", tags=["studies"])
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,7 @@ import pytest
 
 from lrsearch.errors import InvalidInputError
 from lrsearch.schedules import family_names
-from lrsearch.space import load_spec_file, parse_spec
+from lrsearch.spec import load_spec_file, parse_spec
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -67,6 +69,29 @@ def test_defaults_come_from_the_task() -> None:
             "low > high",
         ),
         ({"unknown": 1}, "unknown", "unknown field"),
+        # strict types: a string or a boolean is not a number of trials
+        ({"budget": {"trials": "3"}}, "budget.trials", "valid integer"),
+        ({"budget": {"trials": True}}, "budget.trials", "valid integer"),
+        ({"baselines": "yes"}, "baselines", "valid boolean"),
+        # task options are checked at submission, against the torch-free catalog
+        ({"task_options": {"bogus": 1}}, "task_options.bogus", "unknown option"),
+        ({"task_options": {"hidden": 0}}, "task_options.hidden", "at least 1"),
+        ({"task_options": {"hidden": 1.5}}, "task_options.hidden", "integer"),
+        ({"task_options": {"hidden": float("nan")}}, "task_options.hidden", "integer"),
+        ({"task_options": {"nested": {"a": {"b": 1}}}}, "task_options.nested", "unknown option"),
+        ({"task": "tabular"}, "task_options.path", "required"),
+        (
+            {"task": "tabular", "task_options": {"path": "x.csv", "target": "y", "kind": "ok"}},
+            "task_options.kind",
+            "one of auto",
+        ),
+        (
+            {"task": "tabular", "task_options": {"path": "x", "target": "y", "val_fraction": 1}},
+            "task_options.val_fraction",
+            "between 0 and 1",
+        ),
+        ({"task": "charlm", "task_options": {"d_model": 30}}, "task_options.d_model", "divisible"),
+        ({"task": "charlm", "task_options": {"chars": 100}}, "task_options.chars", "windows"),
     ],
 )
 def test_bad_fields_are_named(change: dict[str, Any], field: str, reason: str) -> None:
@@ -106,3 +131,19 @@ def test_the_json_form_round_trips() -> None:
         {"name": "a", "task": "digits-cnn", "space": {"params": {"cosine": {"final_ratio": 0.0}}}}
     )
     assert parse_spec(spec.to_json_dict()) == spec
+
+
+def test_task_options_are_checked_without_torch() -> None:
+    code = (
+        "import sys\n"
+        "from lrsearch.errors import InvalidInputError\n"
+        "from lrsearch.spec import parse_spec\n"
+        "try:\n"
+        "    parse_spec({'name': 'p', 'task': 'digits-mlp', 'task_options': {'bogus': 1}})\n"
+        "except InvalidInputError as exc:\n"
+        "    print(exc.field)\n"
+        "print('torch' in sys.modules, 'optuna' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["task_options.bogus", "False", "False"]

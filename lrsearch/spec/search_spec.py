@@ -15,13 +15,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from lrsearch.errors import InvalidInputError, ScheduleError
 from lrsearch.schedules import family_names, get_family
-from lrsearch.tasks.catalog import BUILTIN_TASKS, check_task_name
+from lrsearch.spec.catalog import BUILTIN_TASKS, check_task_name, check_task_options
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
 ParamSetting = float | int | str | list[float] | list[str]
@@ -29,6 +37,7 @@ _LISTS = ("fractions", "floats")
 
 
 Optimizer = Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"]
+Direction = Literal["minimize", "maximize"]
 
 
 def _default_optimizers() -> list[Optimizer]:
@@ -42,10 +51,12 @@ class _Strict(BaseModel):
 class Budget(_Strict):
     """The total trial budget (across all workers) and each trial's length."""
 
-    trials: int = Field(20, ge=1, le=1_000_000)
-    epochs: int | None = Field(None, ge=1, le=100_000)
-    steps: int | None = Field(None, ge=1, le=100_000_000)
-    evals: int = Field(10, ge=1, le=10_000, description="validations per trial when using steps")
+    trials: StrictInt = Field(20, ge=1, le=1_000_000)
+    epochs: StrictInt | None = Field(None, ge=1, le=100_000)
+    steps: StrictInt | None = Field(None, ge=1, le=100_000_000)
+    evals: StrictInt = Field(
+        10, ge=1, le=10_000, description="validations per trial when using steps"
+    )
 
     @model_validator(mode="after")
     def _one_length(self) -> Budget:
@@ -61,9 +72,9 @@ class Budget(_Strict):
 
 class SearchOptions(_Strict):
     sampler: Literal["tpe", "random", "grid", "qmc"] = "tpe"
-    seed: int = Field(0, ge=0, le=2**31 - 1)
+    seed: StrictInt = Field(0, ge=0, le=2**31 - 1)
     pruner: Literal["median", "successive_halving", "hyperband", "none"] = "median"
-    startup_trials: int = Field(
+    startup_trials: StrictInt = Field(
         5, ge=0, le=10_000, description="trials before the sampler and the pruner start to act"
     )
 
@@ -170,11 +181,11 @@ class SearchSpec(_Strict):
     task: str
     task_options: dict[str, Any] = Field(default_factory=dict)
     metric: str | None = None
-    direction: Literal["minimize", "maximize"] | None = None
+    direction: Direction | None = None
     budget: Budget = Budget()
     search: SearchOptions = SearchOptions()
     space: Space = Space()
-    baselines: bool = Field(
+    baselines: StrictBool = Field(
         True,
         description="run the classic schedules at the classic LR first, to compare against",
     )
@@ -189,6 +200,14 @@ class SearchSpec(_Strict):
         return task
 
     @model_validator(mode="after")
+    def _options_of_the_task(self) -> SearchSpec:
+        try:
+            check_task_options(self.task, self.task_options)
+        except InvalidInputError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    @model_validator(mode="after")
     def _metric_of_the_task(self) -> SearchSpec:
         info = BUILTIN_TASKS.get(self.task)
         if info is not None and self.metric is not None and self.metric not in info.metrics:
@@ -198,7 +217,7 @@ class SearchSpec(_Strict):
 
     def resolved_metric(
         self, reported: Mapping[str, str] | None = None, default: str | None = None
-    ) -> tuple[str, Literal["minimize", "maximize"]]:
+    ) -> tuple[str, Direction]:
         """The metric to optimize and its direction, with the task's defaults filled in.
 
         ``reported`` (metric -> direction) and ``default`` come from the loaded task; without
@@ -250,7 +269,7 @@ def input_error(error: Mapping[str, Any]) -> InvalidInputError:
     """One pydantic error (an item of ``ValidationError.errors()``) as a field and a reason."""
     loc = ".".join(str(part) for part in error["loc"])
     message = str(error["msg"]).removeprefix("Value error, ")
-    if message.startswith("params.") or message.startswith("metric:"):
+    if message.startswith(("params.", "metric:", "task_options")):
         field, _, reason = message.partition(": ")
         return InvalidInputError(f"{loc}.{field}".strip(".") if loc else field, reason)
     kind = error["type"]
