@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
@@ -39,13 +39,11 @@ class RunLength:
     evals: int = 10
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainResult:
+    """The metrics of the last validation."""
+
     metrics: dict[str, float]
-    epochs: int
-    steps: int
-    seconds: float
-    history: list[dict[str, float]] = field(default_factory=list)
 
 
 def steps_per_epoch(task: TensorTask) -> int:
@@ -86,7 +84,7 @@ def train(
     )
     generator = torch.Generator(device="cpu").manual_seed(seed)
     batches = _batches(task, generator, device)
-    history: list[dict[str, float]] = []
+    metrics: dict[str, float] = {}
     step, loss_sum, loss_count = 0, torch.zeros((), device=device), 0
     for epoch, stop_at in enumerate(checkpoints):
         model.train()
@@ -107,11 +105,10 @@ def train(
         metrics["lr"] = opt.param_groups[0]["lr"]
         metrics["seconds"] = time.perf_counter() - started
         _check_finite(epoch, metrics, ("train_loss", metric))
-        history.append(metrics)
         scheduler.observe(metrics[metric])
         if reporter is not None:
             reporter(epoch, step, metrics)
-    return TrainResult(history[-1], len(checkpoints), step, time.perf_counter() - started, history)
+    return TrainResult(metrics)
 
 
 def _batches(
