@@ -57,7 +57,6 @@ SUFFIXES = (".csv", ".parquet", ".npz")
 
 PATH_FIELD = option_field("path")
 TARGET_FIELD = option_field("target")
-KIND_FIELD = option_field("kind")
 
 FloatArray = npt.NDArray[np.float64]
 # A raw column: float64 when numeric, or an array of str / object values (text labels).
