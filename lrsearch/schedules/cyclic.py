@@ -10,10 +10,12 @@ import numpy as np
 from lrsearch.schedules.params import (
     Param,
     ParamValue,
+    choice,
     final_ratio,
     fraction,
     get_float,
     get_str,
+    ratio,
 )
 from lrsearch.schedules.registry import Family, FloatArray, IntArray, budget_steps, register
 
@@ -126,13 +128,7 @@ register(
         "cosine_restarts",
         "cosine with warm restarts (SGDR)",
         (
-            fraction(
-                "first_period",
-                0.25,
-                "first period, as a fraction of the budget",
-                low=0.05,
-                high=1.0,
-            ),
+            fraction("first_period", 0.25, "first period, as a fraction of the budget", low=0.05),
             Param(
                 "period_mult",
                 "float",
@@ -143,16 +139,12 @@ register(
                 search_low=1.0,
                 search_high=3.0,
             ),
-            Param(
+            ratio(
                 "peak_mult",
-                "float",
                 1.0,
                 "each restart peaks at this times the last peak",
-                low=0.0,
-                high=1.0,
-                low_open=True,
-                search_low=0.3,
-                search_high=1.0,
+                "(]",
+                search=(0.3, 1.0),
             ),
             final_ratio(0.0),
         ),
@@ -168,48 +160,23 @@ register(
             fraction(
                 "cycle", 0.2, "length of one cycle, as a fraction of the budget", low=0.02, high=1.0
             ),
-            Param(
-                "up_fraction",
-                "float",
-                0.5,
-                "fraction of each cycle spent rising",
-                low=0.0,
-                high=1.0,
-                low_open=True,
-                high_open=True,
-                search_low=0.1,
-                search_high=0.9,
+            ratio(
+                "up_fraction", 0.5, "fraction of each cycle spent rising", "()", search=(0.1, 0.9)
             ),
-            Param(
-                "min_ratio",
-                "float",
-                0.1,
-                "lowest LR / peak LR",
-                low=0.0,
-                high=1.0,
-                high_open=True,
-                log=True,
-                search_low=1e-3,
-                search_high=0.5,
-            ),
-            Param(
+            ratio("min_ratio", 0.1, "lowest LR / peak LR", "[)", log=True, search=(1e-3, 0.5)),
+            choice(
                 "mode",
-                "choice",
                 "triangular",
                 "how the amplitude changes from cycle to cycle",
-                choices=("triangular", "triangular2", "exp_range"),
+                ("triangular", "triangular2", "exp_range"),
             ),
-            Param(
+            ratio(
                 "decay_ratio",
-                "float",
                 0.1,
                 "exp_range: amplitude at the end / at the start",
-                low=0.0,
-                high=1.0,
-                low_open=True,
+                "(]",
                 log=True,
-                search_low=1e-3,
-                search_high=1.0,
+                search=(1e-3, 1.0),
             ),
         ),
         cyclic,
@@ -221,38 +188,22 @@ register(
         "one_cycle",
         "1cycle: rise to the peak, then anneal far below the start",
         (
-            Param(
-                "pct_start",
-                "float",
-                0.3,
-                "fraction of the budget spent rising",
-                low=0.0,
-                high=1.0,
-                low_open=True,
-                high_open=True,
-                search_low=0.1,
-                search_high=0.5,
-            ),
-            Param(
+            ratio("pct_start", 0.3, "fraction of the budget spent rising", "()", search=(0.1, 0.5)),
+            ratio(
                 "start_ratio",
-                "float",
                 0.04,
                 "starting LR / peak LR (torch: 1 / div_factor)",
-                low=0.0,
-                high=1.0,
-                low_open=True,
+                "(]",
                 log=True,
-                search_low=1e-3,
-                search_high=0.5,
+                search=(1e-3, 0.5),
             ),
             final_ratio(4e-6, "final LR / peak LR (torch: 1 / (div_factor * final_div_factor))"),
-            Param("anneal", "choice", "cos", "annealing shape", choices=("cos", "linear")),
-            Param(
+            choice("anneal", "cos", "annealing shape", ("cos", "linear")),
+            choice(
                 "phases",
-                "choice",
                 "two",
                 "two phases, or three (back to the start, then down)",
-                choices=("two", "three"),
+                ("two", "three"),
             ),
         ),
         one_cycle,

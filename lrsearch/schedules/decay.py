@@ -19,6 +19,7 @@ from lrsearch.schedules.params import (
     ParamValue,
     final_ratio,
     fraction,
+    fractions,
     gamma,
     get_float,
     get_floats,
@@ -151,18 +152,7 @@ def cosine(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
     return final + (1.0 - final) * 0.5 * (1.0 + np.cos(np.pi * (s / T)))
 
 
-_RATIO_OPEN = Param(
-    "final_ratio",
-    "float",
-    0.01,
-    "final LR / peak LR",
-    low=0.0,
-    high=1.0,
-    low_open=True,
-    log=True,
-    search_low=1e-4,
-    search_high=0.5,
-)
+_RATIO_OPEN = final_ratio(0.01, ends="(]")
 
 register(
     Family("constant", "the peak LR throughout", (), constant, ("torch ConstantLR(factor=1)",))
@@ -184,16 +174,7 @@ register(
         "multistep",
         "multiply by gamma at each milestone",
         (
-            Param(
-                "milestones",
-                "fractions",
-                (0.5, 0.75),
-                "fractions of the budget where LR drops",
-                low=0.0,
-                high=1.0,
-                low_open=True,
-                high_open=True,
-            ),
+            fractions("milestones", (0.5, 0.75), "fractions of the budget where LR drops"),
             gamma(0.1, "factor applied at each milestone"),
         ),
         multistep,
@@ -291,16 +272,7 @@ register(
         "piecewise_constant",
         "factors of the peak LR between boundaries",
         (
-            Param(
-                "boundaries",
-                "fractions",
-                (0.5, 0.75),
-                "fractions of the budget where LR changes",
-                low=0.0,
-                high=1.0,
-                low_open=True,
-                high_open=True,
-            ),
+            fractions("boundaries", (0.5, 0.75), "fractions of the budget where LR changes"),
             Param(
                 "factors",
                 "floats",

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from lrsearch.errors import ScheduleError
-from lrsearch.schedules.params import Param, ParamValue, get_float, get_str
+from lrsearch.schedules.params import ParamValue, choice, count, get_float, get_str, ratio
 from lrsearch.schedules.registry import Family, FloatArray, IntArray, register
 
 EPS = 1e-8  # torch's default: reductions smaller than this (in LR units) are ignored
@@ -110,57 +110,23 @@ register(
         "plateau",
         "reduce on plateau: multiply by factor when the metric stops improving",
         (
-            Param(
-                "factor",
-                "float",
-                0.1,
-                "factor applied at each reduction",
-                low=0.0,
-                high=1.0,
-                low_open=True,
-                high_open=True,
-                search_low=0.1,
-                search_high=0.7,
-            ),
-            Param(
-                "patience",
-                "int",
-                10,
-                "validations (epochs) without improvement before reducing",
-                low=0,
-                high=1000,
-                search_low=0,
-                search_high=10,
-            ),
-            Param(
+            ratio("factor", 0.1, "factor applied at each reduction", "()", search=(0.1, 0.7)),
+            count("patience", 10, "validations (epochs) without improvement before reducing", 10),
+            ratio(
                 "threshold",
-                "float",
                 1e-4,
                 "smallest change that counts as an improvement",
-                low=0.0,
-                high=1.0,
                 log=True,
-                search_low=1e-5,
-                search_high=1e-2,
+                search=(1e-5, 1e-2),
             ),
-            Param(
+            choice(
                 "threshold_mode",
-                "choice",
                 "rel",
                 "threshold relative to the best, or absolute",
-                choices=("rel", "abs"),
+                ("rel", "abs"),
             ),
-            Param(
-                "cooldown",
-                "int",
-                0,
-                "validations to wait after a reduction",
-                low=0,
-                high=1000,
-                search_low=0,
-                search_high=5,
-            ),
-            Param("min_ratio", "float", 0.0, "lowest LR / peak LR", low=0.0, high=1.0),
+            count("cooldown", 0, "validations to wait after a reduction", 5),
+            ratio("min_ratio", 0.0, "lowest LR / peak LR"),
         ),
         plateau,
         ("torch ReduceLROnPlateau",),

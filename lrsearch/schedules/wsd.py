@@ -7,8 +7,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from lrsearch.schedules.params import (
-    Param,
     ParamValue,
+    choice,
     final_ratio,
     fraction,
     get_float,
@@ -44,12 +44,8 @@ register(
             fraction(
                 "decay_fraction", 0.2, "fraction of the budget spent decaying", low=0.05, high=0.5
             ),
-            Param(
-                "decay_shape",
-                "choice",
-                "linear",
-                "shape of the final decay",
-                choices=("linear", "cosine", "1-sqrt"),
+            choice(
+                "decay_shape", "linear", "shape of the final decay", ("linear", "cosine", "1-sqrt")
             ),
             final_ratio(0.0),
         ),
