@@ -2,8 +2,8 @@
 
 Each generated snippet is executed in a fresh namespace, its scheduler driven with a real
 ``torch.optim.SGD``, and the LR of every update compared with :func:`curve` for runs of several
-lengths. Parametrized over the registry: a newly registered family fails here until it has a
-template and a non-default case below.
+lengths. Parametrized over the registry: every Family record carries its numpy curve and its
+template, and a newly registered family fails here until it has a non-default case below.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -23,13 +24,15 @@ from lrsearch.schedules import (
     Family,
     PlateauState,
     ScheduleSpec,
+    budget_steps,
     curve,
+    families,
     family_names,
     get_family,
     lr_at,
     registry,
 )
-from lrsearch.schedules.codegen import pytorch_snippet, supported_families
+from lrsearch.schedules.codegen import pytorch_snippet
 
 LR = 0.3  # a peak LR that is not 1, so a missing factor of PEAK_LR shows up
 TOTALS = (1, 2, 7, 100, 1001)
@@ -130,19 +133,32 @@ def run_lrs(
 # --------------------------------------------------------------------------- the registry
 
 
-def test_every_registered_family_has_a_template() -> None:
-    assert set(supported_families()) == set(ALL)
+@pytest.mark.parametrize("family", families(), ids=lambda family: family.name)
+@pytest.mark.parametrize("params", ["defaults", "non-default"])
+def test_each_record_has_a_curve_and_a_template_that_agree(family: Family, params: str) -> None:
+    # The template's schedule_factor against the numpy function of the same record, on the
+    # family's own local steps (no warmup), including step T.
+    specs = [spec_of(family.name)] if params == "defaults" else NON_DEFAULT
+    for spec in [s for s in specs if s.family == family.name]:
+        schedule_factor = load(pytorch_snippet(spec))["schedule_factor"]
+        for total in (1, 2, 7, 100, 1001):
+            steps = np.arange(total + 1, dtype=np.int64)
+            expected = family.factors(steps, total, spec.params).tolist()
+            assert [schedule_factor(s, total) for s in range(total + 1)] == [
+                approx(x) for x in expected
+            ], (spec, total)
 
 
 def test_every_family_has_a_non_default_case() -> None:
     assert {spec.family for spec in NON_DEFAULT} == set(ALL)
 
 
-def test_a_family_without_a_template_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    flat = Family("flat_test", "a family without a template", (), get_family("constant").factors)
-    monkeypatch.setitem(registry._REGISTRY, flat.name, flat)
-    with pytest.raises(ScheduleError, match="no PyTorch template for family 'flat_test'"):
-        pytorch_snippet(ScheduleSpec.create("flat_test", lr=0.1))
+def test_a_family_without_a_template_cannot_be_registered() -> None:
+    constant = get_family("constant")
+    flat = Family("flat_test", "a family without a template", (), constant.factors, None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="'flat_test' needs a curve and a template"):
+        registry.register(flat)
+    assert "flat_test" not in family_names()
 
 
 # --------------------------------------------------------------------------- the values
@@ -228,6 +244,13 @@ def test_plateau_reduces_as_lrsearch_does(spec: ScheduleSpec, mode: str) -> None
         assert got == [approx(x) for x in expected], (total, every)
     # With the default metrics the long run must really reduce (the test tests something).
     assert min(expected_plateau_lrs(spec, 340, metrics, 10, mode)) < spec.lr * 0.99
+
+
+def test_the_snippets_plateau_rules_are_plateau_states_own_source() -> None:
+    source = pytorch_snippet(spec_of("plateau", warmup=0.1))  # warmup needs budget_steps
+    for method in (PlateauState.observe, PlateauState._is_better):
+        assert inspect.getsource(method) in source
+    assert inspect.getsource(budget_steps).strip() in source  # the one rounding rule, too
 
 
 def test_plateau_mode_can_be_overridden_and_is_checked() -> None:
