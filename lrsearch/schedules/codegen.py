@@ -52,9 +52,11 @@ def pytorch_snippet(
     - ``lr_at(step, total_steps)``: the LR of 0-based update ``step`` in a run of
       ``total_steps`` updates, equal to ``lrsearch.schedules.lr_at(spec, step, total_steps)``
       (past the end it holds its value at ``total_steps``);
-    - ``make_scheduler(optimizer, total_steps)``: a ``torch.optim.lr_scheduler.LambdaLR`` that
-      sets every param group's LR to ``lr_at(step, total_steps)``; call ``scheduler.step()``
-      after every ``optimizer.step()``.
+    - ``make_scheduler(optimizer, total_steps)``: a ``torch.optim.lr_scheduler.LambdaLR``; call
+      ``scheduler.step()`` after every ``optimizer.step()``. Param groups keep the ratios
+      between their LRs, as with torch's own schedulers (the rule of
+      :class:`lrsearch.train.SpecLR`): the group(s) with the largest initial LR get
+      ``lr_at(step, total_steps)``, a group that started at half that LR gets half of it.
 
     For the adaptive ``plateau`` family the curve is the peak LR, and ``make_scheduler(optimizer,
     total_steps, mode=metric_mode)`` returns a LambdaLR subclass whose ``scheduler.plateau``
@@ -92,6 +94,7 @@ def pytorch_snippet(
         *([factor.helpers.strip()] if factor.helpers else []),
         _schedule_factor(factor, warmup),
         _lr_at(warmup),
+        _SET_INITIAL_LRS,
         *(_adaptive_code(metric_mode) if family.adaptive else [_MAKE_SCHEDULER]),
     ]
     code = "\n\n\n".join(sections)
@@ -134,6 +137,9 @@ def _header(
         "",
         "lr_at(step, total_steps) is the LR of optimizer update `step` (counted from 0) in a run",
         "of `total_steps` updates, for any run length; past the end it holds its final value.",
+        "",
+        "Param groups keep the ratios between their LRs: the group(s) with the largest LR follow",
+        "lr_at, a group made at half that LR follows half of it.",
         "",
         "Usage: call scheduler.step() after every optimizer.step().",
         "",
@@ -211,18 +217,29 @@ def lr_at(step: int, total_steps: int) -> float:
     )
 
 
-_SET_PEAK_LR = """
-    for group in optimizer.param_groups:  # LambdaLR multiplies the initial LR by the factor
-        group["lr"] = PEAK_LR
-        if "initial_lr" in group:
-            group["initial_lr"] = PEAK_LR""".strip("\n")
+_SET_INITIAL_LRS = '''
+def set_initial_lrs(optimizer: torch.optim.Optimizer) -> None:
+    """Give each param group its peak LR, keeping the ratios between the groups' LRs.
 
-_MAKE_SCHEDULER = f'''
+    The group(s) with the largest initial LR get PEAK_LR; a group that started at half that LR
+    gets half of it. A group's initial LR is its `initial_lr` when an earlier scheduler or a
+    loaded optimizer state set one, else its `lr`. If every group starts at 0, all get PEAK_LR.
+    LambdaLR then multiplies each group's peak by the factor lr_at(step, total_steps) / PEAK_LR.
+    """
+    groups = optimizer.param_groups
+    initial = [float(group.get("initial_lr", group["lr"])) for group in groups]
+    top = max(initial)
+    for group, lr in zip(groups, initial):
+        group["lr"] = group["initial_lr"] = PEAK_LR * (lr / top) if top > 0.0 else PEAK_LR
+'''.strip()
+
+_MAKE_SCHEDULER = '''
 def make_scheduler(
     optimizer: torch.optim.Optimizer, total_steps: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """A LambdaLR that sets every param group's LR to lr_at(step, total_steps)."""
-{_SET_PEAK_LR}
+    """A LambdaLR that sets the LR of the group(s) with the largest initial LR to
+    lr_at(step, total_steps), and every other group's to that times its ratio to them."""
+    set_initial_lrs(optimizer)
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_at(step, total_steps) / PEAK_LR
     )
@@ -266,11 +283,12 @@ class PlateauLambdaLR(torch.optim.lr_scheduler.LambdaLR):
 def make_scheduler(
     optimizer: torch.optim.Optimizer, total_steps: int, mode: str = "{metric_mode}"
 ) -> PlateauLambdaLR:
-    """A LambdaLR setting every param group's LR to lr_at(step, total_steps) times the
-    reductions on plateau so far. Call scheduler.plateau.observe(val_metric) after each
+    """A LambdaLR setting the LR of the group(s) with the largest initial LR to
+    lr_at(step, total_steps) times the reductions on plateau so far, and every other group's to
+    that times its ratio to them. Call scheduler.plateau.observe(val_metric) after each
     validation; `mode` is "min" when lower is better (a loss), "max" when higher is better.
     """
-{_SET_PEAK_LR}
+    set_initial_lrs(optimizer)
     return PlateauLambdaLR(optimizer, total_steps, mode)
 '''.strip()
     return [scheduler, make]

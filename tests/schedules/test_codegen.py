@@ -400,3 +400,78 @@ def test_make_scheduler_replaces_an_earlier_initial_lr() -> None:
     namespace["make_scheduler"](optimizer, 10)
     assert optimizer.param_groups[0]["lr"] == approx(LR)
     assert optimizer.param_groups[0]["initial_lr"] == LR
+
+
+# --------------------------------------------------------------------------- param groups
+# make_scheduler keeps the ratios between param groups, as torch's schedulers (and SpecLR) do:
+# the group(s) with the largest initial LR follow the curve, the others a fixed share of it.
+
+GROUP_CASES = [
+    spec_of("cosine", warmup=0.1, final_ratio=0.01),
+    spec_of("step", interval=0.25, gamma=0.5),
+    spec_of("one_cycle", phases="three"),
+    spec_of("cyclic", warmup=0.05, start=0.2, mode="triangular2"),
+    spec_of("wsd", decay_shape="1-sqrt"),
+]
+
+
+def group_lrs(optimizer: torch.optim.Optimizer) -> list[float]:
+    return [float(group["lr"]) for group in optimizer.param_groups]
+
+
+def two_groups(head: float, backbone: float) -> torch.optim.Optimizer:
+    params = [torch.zeros(1, dtype=torch.float64, requires_grad=True) for _ in range(2)]
+    return torch.optim.SGD(
+        [{"params": [params[0]]}, {"params": [params[1]], "lr": backbone}], lr=head
+    )
+
+
+@pytest.mark.parametrize("spec", GROUP_CASES, ids=case_id)
+def test_make_scheduler_keeps_the_ratio_between_param_groups(spec: ScheduleSpec) -> None:
+    namespace = load(pytorch_snippet(spec))
+    total = 100
+    optimizer = two_groups(head=2.0, backbone=0.5)  # the backbone at a quarter of the head
+    scheduler = namespace["make_scheduler"](optimizer, total)
+    assert [group["initial_lr"] for group in optimizer.param_groups] == [LR, LR * 0.25]
+    for k, expected in enumerate(curve(spec, total).tolist()):
+        head, backbone = group_lrs(optimizer)
+        assert head == approx(expected), k  # the largest group follows the curve exactly
+        assert backbone == approx(0.25 * expected), k  # the other one a quarter of it
+        optimizer.step()
+        scheduler.step()
+
+
+def test_the_plateau_scheduler_keeps_the_ratio_through_reductions() -> None:
+    spec = spec_of("plateau", warmup=0.1, factor=0.5, patience=0)
+    namespace = load(pytorch_snippet(spec))
+    total = 40
+    optimizer = two_groups(head=0.1, backbone=1.0)  # here the second group is the largest
+    scheduler = namespace["make_scheduler"](optimizer, total)
+    state = PlateauState.for_spec(spec.lr, spec.params, "min")
+    for k, base in enumerate(curve(spec, total).tolist()):
+        head, backbone = group_lrs(optimizer)
+        assert backbone == approx(base * state.scale), k
+        assert head == approx(0.1 * backbone), k
+        optimizer.step()
+        scheduler.step()
+        if (k + 1) % 5 == 0:
+            scheduler.plateau.observe(LOSSES[(k + 1) // 5 - 1])
+            state.observe(LOSSES[(k + 1) // 5 - 1])
+    assert state.scale < 1.0  # it did reduce
+
+
+def test_make_scheduler_takes_ratios_from_initial_lr_and_groups_at_zero() -> None:
+    spec = spec_of("linear", final_ratio=0.5)
+    namespace = load(pytorch_snippet(spec))
+    optimizer = two_groups(head=1.0, backbone=0.1)
+    for group, initial in zip(optimizer.param_groups, (1.0, 0.5), strict=True):
+        group["initial_lr"] = initial  # as a loaded optimizer state has it, its lr decayed
+    namespace["make_scheduler"](optimizer, 10)
+    assert group_lrs(optimizer) == [approx(LR), approx(LR * 0.5)]
+
+    frozen = two_groups(head=1.0, backbone=0.0)  # a group at 0 stays at 0
+    namespace["make_scheduler"](frozen, 10)
+    assert group_lrs(frozen) == [approx(LR), 0.0]
+    at_zero = two_groups(head=0.0, backbone=0.0)  # all at 0: all follow the curve
+    namespace["make_scheduler"](at_zero, 10)
+    assert group_lrs(at_zero) == [approx(LR), approx(LR)]
