@@ -8,10 +8,11 @@
 
 # The family modules register themselves on import, in this (canonical) order.
 from lrsearch.schedules import decay, cyclic, wsd, plateau  # noqa: F401, I001
+from lrsearch.schedules.budget import budget_steps
 from lrsearch.schedules.curve import curve, lr_at, lr_values, warmup_steps
 from lrsearch.schedules.params import Param
 from lrsearch.schedules.plateau import PlateauState
-from lrsearch.schedules.registry import Family, budget_steps, families, family_names, get_family
+from lrsearch.schedules.registry import Family, families, family_names, get_family
 from lrsearch.schedules.spec import ScheduleSpec
 
 __all__ = [

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from lrsearch.errors import ScheduleError
-from lrsearch.schedules.registry import FloatArray, budget_steps, get_family
+from lrsearch.schedules.budget import FloatArray, budget_steps
+from lrsearch.schedules.registry import get_family
 from lrsearch.schedules.spec import ScheduleSpec
 
 MAX_STEPS = 100_000_000  # a curve of this many float64 values is 800 MB: the sane upper bound

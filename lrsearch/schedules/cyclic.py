@@ -1,4 +1,9 @@
-"""Families that rise again: cosine_restarts (SGDR), cyclic (CLR) and one_cycle."""
+"""Families that rise again: cosine_restarts (SGDR), cyclic (CLR) and one_cycle.
+
+Beside each function, its template (``_<family>_code``) writes the same factor as the source of
+the PyTorch snippet's ``schedule_factor(s, T)``, emitting only the code the spec's options need
+(one cyclic mode, one anneal shape), in the same order of floating-point operations.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,18 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from lrsearch.schedules.budget import FloatArray, IntArray, budget_steps
 from lrsearch.schedules.params import (
     Param,
     ParamValue,
+    choice,
     final_ratio,
     fraction,
     get_float,
     get_str,
+    ratio,
 )
-from lrsearch.schedules.registry import Family, FloatArray, IntArray, budget_steps, register
+from lrsearch.schedules.registry import FactorCode, Family, register
 
 
 def cosine_restarts(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
@@ -61,6 +69,60 @@ def _restart_index(s: FloatArray, first: float, mult: float) -> tuple[FloatArray
     return restart, start_of(restart)
 
 
+# The snippet's _restart_index, for one step.
+_PERIOD_OF = '''
+def period_of(s: int, first: float) -> tuple[int, float]:
+    """The index of the period holding step s, and the (fractional) step where it starts.
+
+    Period i lasts first * PERIOD_MULT**i steps and starts at step
+    first * (PERIOD_MULT**i - 1) / (PERIOD_MULT - 1). The closed form can round a step that lies
+    exactly on a restart into the wrong period, so a step within a relative 1e-12 of a period's
+    start counts as on it.
+    """
+
+    def start_of(i: int) -> float:
+        return first * (PERIOD_MULT**i - 1.0) / (PERIOD_MULT - 1.0)
+
+    i = math.floor(math.log1p(s / first * (PERIOD_MULT - 1.0)) / math.log(PERIOD_MULT))
+    slack = 1e-12 * max(s, first)
+    if start_of(i) > s + slack:
+        i -= 1
+    if start_of(i + 1) <= s + slack:
+        i += 1
+    return i, start_of(i)
+'''
+
+
+def _cosine_restarts_code(p: Mapping[str, ParamValue]) -> FactorCode:
+    equal_periods = get_float(p, "period_mult") == 1.0
+    fading = get_float(p, "peak_mult") != 1.0
+    constants = ["first_period"]
+    if equal_periods:
+        lines = [
+            "first = float(budget_steps(FIRST_PERIOD, T))  # steps per period",
+            "# Step T (past the end) belongs to the last update's period: no restart there.",
+            "restart = math.floor(min(s, T - 1) / first)",
+            "progress = (s - restart * first) / first",
+        ]
+    else:
+        constants.append("period_mult")
+        lines = [
+            "first = float(budget_steps(FIRST_PERIOD, T))  # steps in the first period",
+            "# Step T (past the end) belongs to the last update's period: no restart there.",
+            "restart, start = period_of(min(s, T - 1), first)",
+            "progress = (s - start) / (first * PERIOD_MULT**restart)",
+        ]
+    if fading:
+        constants.append("peak_mult")
+        lines.append("peak = PEAK_MULT**restart  # restart i peaks at PEAK_MULT**i")
+        cos = "(1.0 - FINAL_RATIO) * peak * 0.5 * (1.0 + math.cos(math.pi * progress))"
+    else:
+        cos = "(1.0 - FINAL_RATIO) * 0.5 * (1.0 + math.cos(math.pi * progress))"
+    constants.append("final_ratio")
+    lines.append(f"return FINAL_RATIO + {cos}")
+    return FactorCode(tuple(constants), "\n".join(lines), "" if equal_periods else _PERIOD_OF)
+
+
 def cyclic(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
     """Cyclical LR between ``min_ratio`` and the peak (Smith, 2017).
 
@@ -84,6 +146,26 @@ def cyclic(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
         height = height * np.power(get_float(p, "decay_ratio"), s / T)
     low = get_float(p, "min_ratio")
     return low + (1.0 - low) * height
+
+
+def _cyclic_code(p: Mapping[str, ParamValue]) -> FactorCode:
+    mode = get_str(p, "mode")
+    constants = ["cycle", "up_fraction", "min_ratio"]
+    lines = [
+        "length = max(2, budget_steps(CYCLE, T))  # steps per cycle",
+        "up = min(length - 1, max(1, budget_steps(UP_FRACTION, length)))  # rising steps",
+        "ratio = up / length",
+        "cycle = math.floor(1.0 + s / length)  # 1 for the first cycle",
+        "x = 1.0 + s / length - cycle  # position in the cycle, from 0 to 1",
+        "height = x / ratio if x <= ratio else (x - 1.0) / (ratio - 1.0)  # 0 -> 1 -> 0",
+    ]
+    if mode == "triangular2":
+        lines.append("height = height * 0.5 ** (cycle - 1)  # triangular2: halved every cycle")
+    elif mode == "exp_range":
+        constants.append("decay_ratio")
+        lines.append("height = height * DECAY_RATIO ** (s / T)  # exp_range: decays to DECAY_RATIO")
+    lines.append("return MIN_RATIO + (1.0 - MIN_RATIO) * height")
+    return FactorCode(tuple(constants), "\n".join(lines))
 
 
 def one_cycle(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
@@ -121,18 +203,48 @@ def one_cycle(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
     return annealed
 
 
+def _one_cycle_code(p: Mapping[str, ParamValue]) -> FactorCode:
+    if get_str(p, "phases") == "three":
+        phases = """
+        phases = [
+            (PCT_START * T - 1.0, START_RATIO, 1.0),  # up to the peak
+            (2.0 * PCT_START * T - 2.0, 1.0, START_RATIO),  # back down to the start
+            (T - 1.0, START_RATIO, FINAL_RATIO),  # down to the final LR
+        ]"""
+    else:
+        phases = """
+        phases = [
+            (PCT_START * T - 1.0, START_RATIO, 1.0),  # up to the peak
+            (T - 1.0, 1.0, FINAL_RATIO),  # down to the final LR
+        ]"""
+    if get_str(p, "anneal") == "cos":
+        anneal = "return end + (begin - end) / 2.0 * (math.cos(math.pi * progress) + 1.0)  # cos"
+    else:
+        anneal = "return (end - begin) * progress + begin  # linear"
+    body = f"""
+        # (end step, factor at its start, factor at its end) of each phase. As in torch's
+        # OneCycleLR, phases end at fractional steps and the last update, T - 1, already has
+        # FINAL_RATIO.
+        {phases.strip()}
+        step = min(s, T - 1)
+        i = 0  # the first phase that ends at or after the step, else the last one
+        while i < len(phases) - 1 and step > phases[i][0]:
+            i += 1
+        phase_start = phases[i - 1][0] if i > 0 else 0.0
+        phase_end, begin, end = phases[i]
+        span = phase_end - phase_start
+        progress = (step - phase_start) / span if span != 0 else 1.0
+        {anneal}
+        """
+    return FactorCode(("pct_start", "start_ratio", "final_ratio"), body)
+
+
 register(
     Family(
         "cosine_restarts",
         "cosine with warm restarts (SGDR)",
         (
-            fraction(
-                "first_period",
-                0.25,
-                "first period, as a fraction of the budget",
-                low=0.05,
-                high=1.0,
-            ),
+            fraction("first_period", 0.25, "first period, as a fraction of the budget", low=0.05),
             Param(
                 "period_mult",
                 "float",
@@ -143,20 +255,17 @@ register(
                 search_low=1.0,
                 search_high=3.0,
             ),
-            Param(
+            ratio(
                 "peak_mult",
-                "float",
                 1.0,
                 "each restart peaks at this times the last peak",
-                low=0.0,
-                high=1.0,
-                low_open=True,
-                search_low=0.3,
-                search_high=1.0,
+                "(]",
+                search=(0.3, 1.0),
             ),
             final_ratio(0.0),
         ),
         cosine_restarts,
+        _cosine_restarts_code,
         ("torch CosineAnnealingWarmRestarts", "keras CosineDecayRestarts"),
     )
 )
@@ -168,51 +277,27 @@ register(
             fraction(
                 "cycle", 0.2, "length of one cycle, as a fraction of the budget", low=0.02, high=1.0
             ),
-            Param(
-                "up_fraction",
-                "float",
-                0.5,
-                "fraction of each cycle spent rising",
-                low=0.0,
-                high=1.0,
-                low_open=True,
-                high_open=True,
-                search_low=0.1,
-                search_high=0.9,
+            ratio(
+                "up_fraction", 0.5, "fraction of each cycle spent rising", "()", search=(0.1, 0.9)
             ),
-            Param(
-                "min_ratio",
-                "float",
-                0.1,
-                "lowest LR / peak LR",
-                low=0.0,
-                high=1.0,
-                high_open=True,
-                log=True,
-                search_low=1e-3,
-                search_high=0.5,
-            ),
-            Param(
+            ratio("min_ratio", 0.1, "lowest LR / peak LR", "[)", log=True, search=(1e-3, 0.5)),
+            choice(
                 "mode",
-                "choice",
                 "triangular",
                 "how the amplitude changes from cycle to cycle",
-                choices=("triangular", "triangular2", "exp_range"),
+                ("triangular", "triangular2", "exp_range"),
             ),
-            Param(
+            ratio(
                 "decay_ratio",
-                "float",
                 0.1,
                 "exp_range: amplitude at the end / at the start",
-                low=0.0,
-                high=1.0,
-                low_open=True,
+                "(]",
                 log=True,
-                search_low=1e-3,
-                search_high=1.0,
+                search=(1e-3, 1.0),
             ),
         ),
         cyclic,
+        _cyclic_code,
         ("torch CyclicLR",),
     )
 )
@@ -221,41 +306,26 @@ register(
         "one_cycle",
         "1cycle: rise to the peak, then anneal far below the start",
         (
-            Param(
-                "pct_start",
-                "float",
-                0.3,
-                "fraction of the budget spent rising",
-                low=0.0,
-                high=1.0,
-                low_open=True,
-                high_open=True,
-                search_low=0.1,
-                search_high=0.5,
-            ),
-            Param(
+            ratio("pct_start", 0.3, "fraction of the budget spent rising", "()", search=(0.1, 0.5)),
+            ratio(
                 "start_ratio",
-                "float",
                 0.04,
                 "starting LR / peak LR (torch: 1 / div_factor)",
-                low=0.0,
-                high=1.0,
-                low_open=True,
+                "(]",
                 log=True,
-                search_low=1e-3,
-                search_high=0.5,
+                search=(1e-3, 0.5),
             ),
             final_ratio(4e-6, "final LR / peak LR (torch: 1 / (div_factor * final_div_factor))"),
-            Param("anneal", "choice", "cos", "annealing shape", choices=("cos", "linear")),
-            Param(
+            choice("anneal", "cos", "annealing shape", ("cos", "linear")),
+            choice(
                 "phases",
-                "choice",
                 "two",
                 "two phases, or three (back to the start, then down)",
-                choices=("two", "three"),
+                ("two", "three"),
             ),
         ),
         one_cycle,
+        _one_cycle_code,
         ("torch OneCycleLR",),
     )
 )

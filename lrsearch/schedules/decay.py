@@ -5,6 +5,10 @@ Every function returns the LR as a multiple of the peak LR at local step ``s`` (
 end of warmup) in a local budget of ``T`` steps. Time parameters are fractions of ``T``, rounded
 to whole steps by :func:`budget_steps` (half up). Each docstring says how the family maps onto
 its PyTorch or Keras twin; tests/schedules/test_parity.py checks that mapping value by value.
+
+Beside each function, its template (``_<family>_code``) writes the same factor as the source of
+the PyTorch snippet's ``schedule_factor(s, T)``, operation by operation in the same order, so
+that the two agree to the last bits (tests/schedules/test_codegen.py runs both).
 """
 
 from __future__ import annotations
@@ -14,27 +18,27 @@ from collections.abc import Mapping
 import numpy as np
 
 from lrsearch.errors import ScheduleError
+from lrsearch.schedules.budget import FloatArray, IntArray, budget_steps
 from lrsearch.schedules.params import (
     Param,
     ParamValue,
     final_ratio,
     fraction,
+    fractions,
     gamma,
     get_float,
     get_floats,
 )
-from lrsearch.schedules.registry import (
-    Family,
-    FloatArray,
-    IntArray,
-    budget_steps,
-    register,
-)
+from lrsearch.schedules.registry import FactorCode, Family, register
 
 
 def constant(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
     """The peak LR at every step (torch ConstantLR with factor 1; Keras: a float LR)."""
     return np.ones(s.shape, dtype=np.float64)
+
+
+def _constant_code(p: Mapping[str, ParamValue]) -> FactorCode:
+    return FactorCode((), "return 1.0  # the peak LR throughout")
 
 
 def step(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
@@ -48,6 +52,16 @@ def step(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
     return np.power(get_float(p, "gamma"), (s // interval).astype(np.float64))
 
 
+def _step_code(p: Mapping[str, ParamValue]) -> FactorCode:
+    return FactorCode(
+        ("interval", "gamma"),
+        """
+        interval = budget_steps(INTERVAL, T)  # steps between drops
+        return GAMMA ** (s // interval)  # step `interval` already uses the lower LR
+        """,
+    )
+
+
 def multistep(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
     """Multiply by ``gamma`` at each milestone (fractions of the budget).
 
@@ -59,6 +73,17 @@ def multistep(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
     return np.power(get_float(p, "gamma"), passed.astype(np.float64))
 
 
+def _multistep_code(p: Mapping[str, ParamValue]) -> FactorCode:
+    return FactorCode(
+        ("milestones", "gamma"),
+        """
+        milestones = [budget_steps(m, T) for m in MILESTONES]
+        passed = sum(1 for m in milestones if m <= s)  # step m already uses the lower LR
+        return GAMMA**passed
+        """,
+    )
+
+
 def exponential(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
     """Smooth exponential decay reaching ``final_ratio`` at the end of the budget.
 
@@ -66,6 +91,10 @@ def exponential(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
     Keras ``ExponentialDecay(decay_steps=D, decay_rate=r)`` is ``final_ratio = r ** (T / D)``.
     """
     return np.power(get_float(p, "final_ratio"), s / T)
+
+
+def _exponential_code(p: Mapping[str, ParamValue]) -> FactorCode:
+    return FactorCode(("final_ratio",), "return FINAL_RATIO ** (s / T)")
 
 
 def inverse_time(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
@@ -76,6 +105,16 @@ def inverse_time(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray
     """
     k = 1.0 / get_float(p, "final_ratio") - 1.0
     return 1.0 / (1.0 + k * (s / T))
+
+
+def _inverse_time_code(p: Mapping[str, ParamValue]) -> FactorCode:
+    return FactorCode(
+        ("final_ratio",),
+        """
+        k = 1.0 / FINAL_RATIO - 1.0  # so that step T reaches FINAL_RATIO
+        return 1.0 / (1.0 + k * (s / T))
+        """,
+    )
 
 
 def keras_decay(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
@@ -89,6 +128,13 @@ def keras_decay(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
     return 1.0 / (1.0 + get_float(p, "decay") * s.astype(np.float64))
 
 
+def _keras_decay_code(p: Mapping[str, ParamValue]) -> FactorCode:
+    return FactorCode(
+        ("decay",),
+        "return 1.0 / (1.0 + DECAY * s)  # DECAY is per update, whatever the run length",
+    )
+
+
 def inverse_sqrt(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
     """Inverse square root ``sqrt(tau / (s + tau))``, ``tau = budget_steps(timescale, T)``.
 
@@ -100,12 +146,26 @@ def inverse_sqrt(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray
     return factors
 
 
+def _inverse_sqrt_code(p: Mapping[str, ParamValue]) -> FactorCode:
+    return FactorCode(
+        ("timescale",),
+        """
+        tau = float(budget_steps(TIMESCALE, T))
+        return math.sqrt(tau / (s + tau))
+        """,
+    )
+
+
 def linear(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
     """Straight line from the peak to ``final_ratio`` at the end of the budget.
 
     torch ``LinearLR(start_factor=1, end_factor=final_ratio, total_iters=T)``.
     """
     return 1.0 + (get_float(p, "final_ratio") - 1.0) * (s / T)
+
+
+def _linear_code(p: Mapping[str, ParamValue]) -> FactorCode:
+    return FactorCode(("final_ratio",), "return 1.0 + (FINAL_RATIO - 1.0) * (s / T)")
 
 
 def polynomial(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
@@ -116,6 +176,13 @@ def polynomial(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
     """
     final = get_float(p, "final_ratio")
     return (1.0 - final) * np.power(1.0 - s / T, get_float(p, "power")) + final
+
+
+def _polynomial_code(p: Mapping[str, ParamValue]) -> FactorCode:
+    return FactorCode(
+        ("power", "final_ratio"),
+        "return (1.0 - FINAL_RATIO) * (1.0 - s / T) ** POWER + FINAL_RATIO",
+    )
 
 
 def piecewise_constant(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
@@ -129,6 +196,17 @@ def piecewise_constant(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> Floa
     bounds = [budget_steps(b, T) for b in get_floats(p, "boundaries")]
     index = np.searchsorted(np.asarray(bounds), s, side="right")
     return np.asarray(get_floats(p, "factors"), dtype=np.float64)[index]
+
+
+def _piecewise_constant_code(p: Mapping[str, ParamValue]) -> FactorCode:
+    return FactorCode(
+        ("boundaries", "factors"),
+        """
+        boundaries = [budget_steps(b, T) for b in BOUNDARIES]
+        index = sum(1 for b in boundaries if b <= s)  # step b already uses the next factor
+        return FACTORS[index]
+        """,
+    )
 
 
 def _check_piecewise(family: str, p: Mapping[str, ParamValue]) -> None:
@@ -151,21 +229,24 @@ def cosine(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
     return final + (1.0 - final) * 0.5 * (1.0 + np.cos(np.pi * (s / T)))
 
 
-_RATIO_OPEN = Param(
-    "final_ratio",
-    "float",
-    0.01,
-    "final LR / peak LR",
-    low=0.0,
-    high=1.0,
-    low_open=True,
-    log=True,
-    search_low=1e-4,
-    search_high=0.5,
-)
+def _cosine_code(p: Mapping[str, ParamValue]) -> FactorCode:
+    return FactorCode(
+        ("final_ratio",),
+        "return FINAL_RATIO + (1.0 - FINAL_RATIO) * 0.5 * (1.0 + math.cos(math.pi * (s / T)))",
+    )
+
+
+_RATIO_OPEN = final_ratio(0.01, ends="(]")
 
 register(
-    Family("constant", "the peak LR throughout", (), constant, ("torch ConstantLR(factor=1)",))
+    Family(
+        "constant",
+        "the peak LR throughout",
+        (),
+        constant,
+        _constant_code,
+        ("torch ConstantLR(factor=1)",),
+    )
 )
 register(
     Family(
@@ -176,6 +257,7 @@ register(
             gamma(0.1, "factor applied at each drop"),
         ),
         step,
+        _step_code,
         ("torch StepLR", "keras ExponentialDecay(staircase=True)"),
     )
 )
@@ -184,19 +266,11 @@ register(
         "multistep",
         "multiply by gamma at each milestone",
         (
-            Param(
-                "milestones",
-                "fractions",
-                (0.5, 0.75),
-                "fractions of the budget where LR drops",
-                low=0.0,
-                high=1.0,
-                low_open=True,
-                high_open=True,
-            ),
+            fractions("milestones", (0.5, 0.75), "fractions of the budget where LR drops"),
             gamma(0.1, "factor applied at each milestone"),
         ),
         multistep,
+        _multistep_code,
         ("torch MultiStepLR",),
     )
 )
@@ -206,6 +280,7 @@ register(
         "smooth exponential decay to final_ratio",
         (_RATIO_OPEN,),
         exponential,
+        _exponential_code,
         ("torch ExponentialLR", "keras ExponentialDecay"),
     )
 )
@@ -215,6 +290,7 @@ register(
         "1/t decay to final_ratio",
         (_RATIO_OPEN,),
         inverse_time,
+        _inverse_time_code,
         ("keras InverseTimeDecay",),
     )
 )
@@ -235,6 +311,7 @@ register(
             ),
         ),
         keras_decay,
+        _keras_decay_code,
         ("keras 2 SGD(decay=...)",),
     )
 )
@@ -252,6 +329,7 @@ register(
             ),
         ),
         inverse_sqrt,
+        _inverse_sqrt_code,
         ("fairseq inverse_sqrt",),
     )
 )
@@ -261,6 +339,7 @@ register(
         "straight line to final_ratio",
         (final_ratio(0.0),),
         linear,
+        _linear_code,
         ("torch LinearLR",),
     )
 )
@@ -283,6 +362,7 @@ register(
             final_ratio(0.0),
         ),
         polynomial,
+        _polynomial_code,
         ("torch PolynomialLR", "keras PolynomialDecay"),
     )
 )
@@ -291,16 +371,7 @@ register(
         "piecewise_constant",
         "factors of the peak LR between boundaries",
         (
-            Param(
-                "boundaries",
-                "fractions",
-                (0.5, 0.75),
-                "fractions of the budget where LR changes",
-                low=0.0,
-                high=1.0,
-                low_open=True,
-                high_open=True,
-            ),
+            fractions("boundaries", (0.5, 0.75), "fractions of the budget where LR changes"),
             Param(
                 "factors",
                 "floats",
@@ -312,6 +383,7 @@ register(
             ),
         ),
         piecewise_constant,
+        _piecewise_constant_code,
         ("keras PiecewiseConstantDecay",),
         check=_check_piecewise,
     )
@@ -322,6 +394,7 @@ register(
         "half cosine to final_ratio",
         (final_ratio(0.0),),
         cosine,
+        _cosine_code,
         ("torch CosineAnnealingLR", "keras CosineDecay"),
     )
 )

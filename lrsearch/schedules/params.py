@@ -124,40 +124,26 @@ def _num(x: float | None) -> str:
     return str(int(x)) if float(x).is_integer() else repr(x)
 
 
-# Parameters shared by several families, defined once.
+# Parameters shared by several families, and the shapes most parameters take, defined once.
+
+Ends = Literal["[]", "(]", "[)", "()"]
 
 
-def final_ratio(default: float, help: str = "final LR / peak LR") -> Param:
-    return Param(
-        "final_ratio",
-        "float",
-        default,
-        help,
-        low=0.0,
-        high=1.0,
-        log=True,
-        search_low=1e-4,
-        search_high=0.5,
-    )
+def ratio(
+    name: str,
+    default: float,
+    help: str,
+    ends: Ends = "[]",
+    *,
+    log: bool = False,
+    search: tuple[float, float] | None = None,
+) -> Param:
+    """A number between 0 and 1: a ratio of LRs or a fraction of the budget.
 
-
-def gamma(default: float, help: str) -> Param:
-    return Param(
-        "gamma",
-        "float",
-        default,
-        help,
-        low=0.0,
-        high=1.0,
-        low_open=True,
-        high_open=True,
-        search_low=0.05,
-        search_high=0.9,
-    )
-
-
-def fraction(name: str, default: float, help: str, low: float = 0.0, high: float = 1.0) -> Param:
-    """A time parameter: a fraction of the (post-warmup) budget, in (0, 1]."""
+    ``ends`` says which bounds are allowed, as an interval is written: ``"(]"`` is ``0 < x <= 1``.
+    ``search`` narrows the range a search explores (default: the whole range).
+    """
+    low, high = search if search is not None else (None, None)
     return Param(
         name,
         "float",
@@ -165,9 +151,40 @@ def fraction(name: str, default: float, help: str, low: float = 0.0, high: float
         help,
         low=0.0,
         high=1.0,
-        low_open=True,
-        search_low=low or 0.01,
+        low_open=ends[0] == "(",
+        high_open=ends[1] == ")",
+        log=log,
+        search_low=low,
         search_high=high,
+    )
+
+
+def final_ratio(default: float, help: str = "final LR / peak LR", ends: Ends = "[]") -> Param:
+    return ratio("final_ratio", default, help, ends, log=True, search=(1e-4, 0.5))
+
+
+def gamma(default: float, help: str) -> Param:
+    return ratio("gamma", default, help, "()", search=(0.05, 0.9))
+
+
+def fraction(name: str, default: float, help: str, low: float = 0.0, high: float = 1.0) -> Param:
+    """A time parameter: a fraction of the (post-warmup) budget, in (0, 1]."""
+    return ratio(name, default, help, "(]", search=(low or 0.01, high))
+
+
+def fractions(name: str, default: tuple[float, ...], help: str) -> Param:
+    """Strictly increasing points in time, as fractions of the budget strictly inside (0, 1)."""
+    return Param(name, "fractions", default, help, low=0.0, high=1.0, low_open=True, high_open=True)
+
+
+def choice(name: str, default: str, help: str, choices: tuple[str, ...]) -> Param:
+    return Param(name, "choice", default, help, choices=choices)
+
+
+def count(name: str, default: int, help: str, search_high: int) -> Param:
+    """A number of validations (epochs), from 0 to 1000."""
+    return Param(
+        name, "int", default, help, low=0, high=1000, search_low=0, search_high=search_high
     )
 
 

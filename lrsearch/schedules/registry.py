@@ -4,34 +4,57 @@ A :class:`Family` is a pure, vectorized function of the step: given an integer a
 (counted from the end of warmup, already clipped to ``[0, total]``) and the number of steps
 after warmup, it returns the LR as a multiple of the peak LR. Families never see torch or the
 optimizer; the training loop owns the step count and passes it in.
+
+Beside that numpy function each family carries its template: the same factor as scalar Python
+source (:class:`FactorCode`), which :mod:`lrsearch.schedules.codegen` assembles into a PyTorch
+snippet. Both live in the family's module, next to each other, and register in one record.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
-
 from lrsearch.errors import ScheduleError
+from lrsearch.schedules.budget import FloatArray, IntArray
 from lrsearch.schedules.params import Param, ParamValue
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 FactorFn = Callable[[IntArray, int, Mapping[str, ParamValue]], FloatArray]
 CheckFn = Callable[[str, Mapping[str, ParamValue]], None]
 
 
 @dataclass(frozen=True)
+class FactorCode:
+    """A family's part of a PyTorch snippet: the body of ``schedule_factor(s, T)``, as source.
+
+    The body is scalar Python over ``math`` that mirrors the family's numpy function operation
+    by operation (the same order of floating-point operations), so that the values agree to the
+    last bits. It reads the family's parameters as UPPER_CASE constants and may call
+    ``budget_steps``. An adaptive family's helpers define ``PlateauScale(mode, on_reduce)``, the
+    object whose ``scale`` multiplies the LR and whose ``observe(metric)`` the user calls.
+    """
+
+    constants: tuple[str, ...]  # parameters the code reads, emitted as UPPER_CASE constants
+    body: str  # the body of schedule_factor(s, T), unindented
+    helpers: str = ""  # functions and classes the code needs, emitted before schedule_factor
+
+
+TemplateFn = Callable[[Mapping[str, ParamValue]], FactorCode]
+
+
+@dataclass(frozen=True)
 class Family:
-    """A schedule family: its name, parameters, curve and twins in other libraries."""
+    """A schedule family: its name, parameters, curve, template and twins in other libraries.
+
+    ``factors`` is the curve on numpy; ``template`` writes the same curve as PyTorch-snippet
+    source for a spec's parameters (only the code those parameters need).
+    """
 
     name: str
     summary: str
     params: tuple[Param, ...]
     factors: FactorFn
+    template: TemplateFn
     twins: tuple[str, ...] = ()
     adaptive: bool = False  # needs the validation metric (reduce-on-plateau)
     check: CheckFn | None = None  # constraints between parameters, beyond each one's range
@@ -51,9 +74,12 @@ _REGISTRY: dict[str, Family] = {}
 
 
 def register(family: Family) -> Family:
-    """Add a family to the registry; names are unique."""
+    """Add a family to the registry; names are unique, and both the curve and the template
+    are required."""
     if family.name in _REGISTRY:
         raise ValueError(f"schedule family {family.name!r} is already registered")
+    if not callable(family.factors) or not callable(family.template):
+        raise ValueError(f"schedule family {family.name!r} needs a curve and a template")
     _REGISTRY[family.name] = family
     return family
 
@@ -76,13 +102,3 @@ def families() -> tuple[Family, ...]:
 
 def family_names() -> tuple[str, ...]:
     return tuple(f.name for f in families())
-
-
-def budget_steps(fraction: float, total: int, minimum: int = 1) -> int:
-    """Round a fraction of a budget of ``total`` steps to a whole number of steps.
-
-    Rounds half up, then clamps to ``[minimum, total]`` (``minimum`` is 1 for periods and
-    intervals, 0 for warmup). Example: ``budget_steps(0.3, 1000) == 300``.
-    """
-    steps = math.floor(fraction * total + 0.5)
-    return max(minimum, min(total, steps)) if total >= minimum else total

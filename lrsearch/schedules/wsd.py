@@ -6,15 +6,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from lrsearch.schedules.params import (
-    Param,
-    ParamValue,
-    final_ratio,
-    fraction,
-    get_float,
-    get_str,
-)
-from lrsearch.schedules.registry import Family, FloatArray, IntArray, budget_steps, register
+from lrsearch.schedules.budget import FloatArray, IntArray, budget_steps
+from lrsearch.schedules.params import ParamValue, choice, final_ratio, fraction, get_float, get_str
+from lrsearch.schedules.registry import FactorCode, Family, register
 
 
 def wsd(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
@@ -36,6 +30,24 @@ def wsd(s: IntArray, T: int, p: Mapping[str, ParamValue]) -> FloatArray:
     return final + (1.0 - final) * remaining
 
 
+def _wsd_code(p: Mapping[str, ParamValue]) -> FactorCode:
+    """``wsd`` as the snippet's source, with the one decay shape the spec uses."""
+    remaining = {
+        "linear": "remaining = 1.0 - progress  # linear decay",
+        "cosine": "remaining = 0.5 * (1.0 + math.cos(math.pi * progress))  # cosine decay",
+        "1-sqrt": "remaining = 1.0 - math.sqrt(progress)  # 1-sqrt decay",
+    }[get_str(p, "decay_shape")]
+    return FactorCode(
+        ("decay_fraction", "final_ratio"),
+        f"""
+        length = budget_steps(DECAY_FRACTION, T)  # the last `length` steps decay
+        progress = min(max((s - (T - length)) / length, 0.0), 1.0)  # 0 while stable
+        {remaining}
+        return FINAL_RATIO + (1.0 - FINAL_RATIO) * remaining
+        """,
+    )
+
+
 register(
     Family(
         "wsd",
@@ -44,15 +56,12 @@ register(
             fraction(
                 "decay_fraction", 0.2, "fraction of the budget spent decaying", low=0.05, high=0.5
             ),
-            Param(
-                "decay_shape",
-                "choice",
-                "linear",
-                "shape of the final decay",
-                choices=("linear", "cosine", "1-sqrt"),
+            choice(
+                "decay_shape", "linear", "shape of the final decay", ("linear", "cosine", "1-sqrt")
             ),
             final_ratio(0.0),
         ),
         wsd,
+        _wsd_code,
     )
 )

@@ -26,11 +26,18 @@ from lrsearch.schedules import PlateauState, ScheduleSpec, curve, lr_at
 
 
 class SpecLR(LRScheduler):
-    """Sets every param group's LR to ``spec``'s curve for a run of ``total_steps`` updates.
+    """Sets the param groups' LRs to ``spec``'s curve for a run of ``total_steps`` updates.
 
-    All param groups get the same LR. Past ``total_steps`` the LR stays at the curve's end.
-    ``metric_mode`` ("min" or "max") says which way the validation metric improves; only the
-    adaptive ``plateau`` family uses it.
+    Param groups keep the ratios between their LRs, as with torch's own schedulers: the
+    group(s) with the largest initial LR follow the curve exactly (``spec.lr`` at the peak), and
+    every other group gets the curve times its initial LR / that largest one, so a group made
+    at half the LR of the others follows half the curve. A group's initial LR is its
+    ``initial_lr`` when an earlier scheduler or a loaded optimizer state set one, else its
+    ``lr`` when the scheduler is made; if every group starts at 0, all follow the curve. Groups
+    that start equal all get the curve. ``initial_lr`` is then set to each group's peak.
+
+    Past ``total_steps`` the LR stays at the curve's end. ``metric_mode`` ("min" or "max") says
+    which way the validation metric improves; only the adaptive ``plateau`` family uses it.
     """
 
     def __init__(
@@ -45,6 +52,9 @@ class SpecLR(LRScheduler):
         self.plateau: PlateauState | None = (
             PlateauState.for_spec(spec.lr, spec.params, metric_mode) if spec.adaptive else None
         )
+        self.group_ratios = group_ratios(optimizer)
+        # Before LRScheduler.__init__, which keeps an initial_lr it finds: base_lrs are the peaks.
+        self._set_initial_lrs(optimizer)
         super().__init__(optimizer)
 
     def _set_curve(self, spec: ScheduleSpec, total_steps: int) -> None:
@@ -53,27 +63,31 @@ class SpecLR(LRScheduler):
         self._curve = curve(spec, total_steps).tolist()
         self._end_lr = lr_at(spec, total_steps, total_steps)
 
+    def _set_initial_lrs(self, optimizer: Optimizer) -> None:
+        for group, ratio in zip(optimizer.param_groups, self.group_ratios, strict=True):
+            group["initial_lr"] = self.spec.lr * ratio
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+
     def lr_for_step(self, step: int) -> float:
-        """The LR of update ``step``, including any reduction made on plateau so far."""
+        """The LR of update ``step`` for the group(s) with the largest initial LR, including any
+        reduction made on plateau so far; each group gets this times its ratio."""
         base = self._curve[step] if step < self.total_steps else self._end_lr
         return base * self.plateau.scale if self.plateau is not None else base
 
     def get_lr(self) -> list[float | Tensor]:
         lr = self.lr_for_step(max(self.last_epoch, 0))
-        return [lr for _ in self.optimizer.param_groups]
+        return [lr * ratio for ratio in self.group_ratios]
 
     def observe(self, metric: float) -> None:
         """Feed one validation result (reduce-on-plateau); other families ignore it."""
-        if self.plateau is None:
-            return
-        self.plateau.observe(float(metric))
-        self._apply_now()
+        if self.plateau is not None and self.plateau.observe(float(metric)):
+            self._apply_now()  # from the next update on, not only after the next step()
 
     def _apply_now(self) -> None:
-        lr = self.lr_for_step(max(self.last_epoch, 0))
-        for group in self.optimizer.param_groups:
+        lrs = self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
             group["lr"] = lr
-        self._last_lr = [lr for _ in self.optimizer.param_groups]
+        self._last_lr = lrs
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue on the same curve (small: not the rendered curve)."""
@@ -82,19 +96,42 @@ class SpecLR(LRScheduler):
             "total_steps": self.total_steps,
             "last_epoch": self.last_epoch,
             "step_count": self._step_count,
+            "group_ratios": list(self.group_ratios),
             "plateau": self.plateau.state_dict() if self.plateau is not None else None,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Resume: adopt the saved spec, budget, step and plateau state, and set the LR."""
+        """Resume: adopt the saved spec, budget, step, param-group ratios and plateau state, and
+        set the LRs. A state saved without ratios keeps the ones this scheduler was made with."""
         try:
             spec = ScheduleSpec.from_dict(state_dict["spec"], complete=True)
             total_steps, last_epoch = state_dict["total_steps"], state_dict["last_epoch"]
         except KeyError as exc:
             raise ScheduleError("state_dict", f"is missing {exc.args[0]!r}") from None
+        ratios = state_dict.get("group_ratios", self.group_ratios)
+        if len(ratios) != len(self.optimizer.param_groups):
+            raise ScheduleError(
+                "state_dict",
+                f"has LR ratios for {len(ratios)} param groups: the optimizer has "
+                f"{len(self.optimizer.param_groups)}",
+            )
         self._set_curve(spec, total_steps)
+        self.group_ratios = [float(ratio) for ratio in ratios]
+        self._set_initial_lrs(self.optimizer)
         self.last_epoch = last_epoch
         self._step_count = state_dict.get("step_count", last_epoch + 1)
         saved = state_dict.get("plateau")
         self.plateau = PlateauState.from_state_dict(saved) if saved is not None else None
         self._apply_now()
+
+
+def group_ratios(optimizer: Optimizer) -> list[float]:
+    """Each param group's initial LR over the largest one (all 1.0 when every group is at 0).
+
+    A group's initial LR is its ``initial_lr`` where one is set (by an earlier scheduler, or an
+    optimizer state loaded from a checkpoint, whose ``lr`` may already be decayed), else its
+    ``lr``, as torch's own schedulers take it.
+    """
+    initial = [float(group.get("initial_lr", group["lr"])) for group in optimizer.param_groups]
+    top = max(initial)
+    return [lr / top if top > 0.0 else 1.0 for lr in initial]

@@ -2,8 +2,8 @@
 
 Each generated snippet is executed in a fresh namespace, its scheduler driven with a real
 ``torch.optim.SGD``, and the LR of every update compared with :func:`curve` for runs of several
-lengths. Parametrized over the registry: a newly registered family fails here until it has a
-template and a non-default case below.
+lengths. Parametrized over the registry: every Family record carries its numpy curve and its
+template, and a newly registered family fails here until it has a non-default case below.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -23,13 +24,15 @@ from lrsearch.schedules import (
     Family,
     PlateauState,
     ScheduleSpec,
+    budget_steps,
     curve,
+    families,
     family_names,
     get_family,
     lr_at,
     registry,
 )
-from lrsearch.schedules.codegen import pytorch_snippet, supported_families
+from lrsearch.schedules.codegen import pytorch_snippet
 
 LR = 0.3  # a peak LR that is not 1, so a missing factor of PEAK_LR shows up
 TOTALS = (1, 2, 7, 100, 1001)
@@ -130,19 +133,33 @@ def run_lrs(
 # --------------------------------------------------------------------------- the registry
 
 
-def test_every_registered_family_has_a_template() -> None:
-    assert set(supported_families()) == set(ALL)
+@pytest.mark.parametrize("family", families(), ids=lambda family: family.name)
+@pytest.mark.parametrize("params", ["defaults", "non-default"])
+def test_each_record_has_a_curve_and_a_template_that_agree(family: Family, params: str) -> None:
+    # The template's schedule_factor against the numpy function of the same record, on the
+    # family's own local steps (no warmup), including step T.
+    specs = [spec_of(family.name)] if params == "defaults" else NON_DEFAULT
+    for spec in [s for s in specs if s.family == family.name]:
+        schedule_factor = load(pytorch_snippet(spec))["schedule_factor"]
+        for total in (1, 2, 7, 100, 1001):
+            steps = np.arange(total + 1, dtype=np.int64)
+            expected = family.factors(steps, total, spec.params).tolist()
+            assert [schedule_factor(s, total) for s in range(total + 1)] == [
+                approx(x) for x in expected
+            ], (spec, total)
 
 
 def test_every_family_has_a_non_default_case() -> None:
     assert {spec.family for spec in NON_DEFAULT} == set(ALL)
 
 
-def test_a_family_without_a_template_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    flat = Family("flat_test", "a family without a template", (), get_family("constant").factors)
-    monkeypatch.setitem(registry._REGISTRY, flat.name, flat)
-    with pytest.raises(ScheduleError, match="no PyTorch template for family 'flat_test'"):
-        pytorch_snippet(ScheduleSpec.create("flat_test", lr=0.1))
+def test_a_family_without_a_template_cannot_be_registered() -> None:
+    constant = get_family("constant")
+    no_template: Any = None  # what a record written without one would hold
+    flat = Family("flat_test", "a family without a template", (), constant.factors, no_template)
+    with pytest.raises(ValueError, match="'flat_test' needs a curve and a template"):
+        registry.register(flat)
+    assert "flat_test" not in family_names()
 
 
 # --------------------------------------------------------------------------- the values
@@ -228,6 +245,13 @@ def test_plateau_reduces_as_lrsearch_does(spec: ScheduleSpec, mode: str) -> None
         assert got == [approx(x) for x in expected], (total, every)
     # With the default metrics the long run must really reduce (the test tests something).
     assert min(expected_plateau_lrs(spec, 340, metrics, 10, mode)) < spec.lr * 0.99
+
+
+def test_the_snippets_plateau_rules_are_plateau_states_own_source() -> None:
+    source = pytorch_snippet(spec_of("plateau", warmup=0.1))  # warmup needs budget_steps
+    for method in (PlateauState.observe, PlateauState._is_better):
+        assert inspect.getsource(method) in source
+    assert inspect.getsource(budget_steps).strip() in source  # the one rounding rule, too
 
 
 def test_plateau_mode_can_be_overridden_and_is_checked() -> None:
@@ -377,3 +401,78 @@ def test_make_scheduler_replaces_an_earlier_initial_lr() -> None:
     namespace["make_scheduler"](optimizer, 10)
     assert optimizer.param_groups[0]["lr"] == approx(LR)
     assert optimizer.param_groups[0]["initial_lr"] == LR
+
+
+# --------------------------------------------------------------------------- param groups
+# make_scheduler keeps the ratios between param groups, as torch's schedulers (and SpecLR) do:
+# the group(s) with the largest initial LR follow the curve, the others a fixed share of it.
+
+GROUP_CASES = [
+    spec_of("cosine", warmup=0.1, final_ratio=0.01),
+    spec_of("step", interval=0.25, gamma=0.5),
+    spec_of("one_cycle", phases="three"),
+    spec_of("cyclic", warmup=0.05, start=0.2, mode="triangular2"),
+    spec_of("wsd", decay_shape="1-sqrt"),
+]
+
+
+def group_lrs(optimizer: torch.optim.Optimizer) -> list[float]:
+    return [float(group["lr"]) for group in optimizer.param_groups]
+
+
+def two_groups(head: float, backbone: float) -> torch.optim.Optimizer:
+    params = [torch.zeros(1, dtype=torch.float64, requires_grad=True) for _ in range(2)]
+    return torch.optim.SGD(
+        [{"params": [params[0]]}, {"params": [params[1]], "lr": backbone}], lr=head
+    )
+
+
+@pytest.mark.parametrize("spec", GROUP_CASES, ids=case_id)
+def test_make_scheduler_keeps_the_ratio_between_param_groups(spec: ScheduleSpec) -> None:
+    namespace = load(pytorch_snippet(spec))
+    total = 100
+    optimizer = two_groups(head=2.0, backbone=0.5)  # the backbone at a quarter of the head
+    scheduler = namespace["make_scheduler"](optimizer, total)
+    assert [group["initial_lr"] for group in optimizer.param_groups] == [LR, LR * 0.25]
+    for k, expected in enumerate(curve(spec, total).tolist()):
+        head, backbone = group_lrs(optimizer)
+        assert head == approx(expected), k  # the largest group follows the curve exactly
+        assert backbone == approx(0.25 * expected), k  # the other one a quarter of it
+        optimizer.step()
+        scheduler.step()
+
+
+def test_the_plateau_scheduler_keeps_the_ratio_through_reductions() -> None:
+    spec = spec_of("plateau", warmup=0.1, factor=0.5, patience=0)
+    namespace = load(pytorch_snippet(spec))
+    total = 40
+    optimizer = two_groups(head=0.1, backbone=1.0)  # here the second group is the largest
+    scheduler = namespace["make_scheduler"](optimizer, total)
+    state = PlateauState.for_spec(spec.lr, spec.params, "min")
+    for k, base in enumerate(curve(spec, total).tolist()):
+        head, backbone = group_lrs(optimizer)
+        assert backbone == approx(base * state.scale), k
+        assert head == approx(0.1 * backbone), k
+        optimizer.step()
+        scheduler.step()
+        if (k + 1) % 5 == 0:
+            scheduler.plateau.observe(LOSSES[(k + 1) // 5 - 1])
+            state.observe(LOSSES[(k + 1) // 5 - 1])
+    assert state.scale < 1.0  # it did reduce
+
+
+def test_make_scheduler_takes_ratios_from_initial_lr_and_groups_at_zero() -> None:
+    spec = spec_of("linear", final_ratio=0.5)
+    namespace = load(pytorch_snippet(spec))
+    optimizer = two_groups(head=1.0, backbone=0.1)
+    for group, initial in zip(optimizer.param_groups, (1.0, 0.5), strict=True):
+        group["initial_lr"] = initial  # as a loaded optimizer state has it, its lr decayed
+    namespace["make_scheduler"](optimizer, 10)
+    assert group_lrs(optimizer) == [approx(LR), approx(LR * 0.5)]
+
+    frozen = two_groups(head=1.0, backbone=0.0)  # a group at 0 stays at 0
+    namespace["make_scheduler"](frozen, 10)
+    assert group_lrs(frozen) == [approx(LR), 0.0]
+    at_zero = two_groups(head=0.0, backbone=0.0)  # all at 0: all follow the curve
+    namespace["make_scheduler"](at_zero, 10)
+    assert group_lrs(at_zero) == [approx(LR), approx(LR)]
