@@ -7,7 +7,7 @@
 """
 
 # The family modules register themselves on import, in this (canonical) order.
-from lrsearch.schedules import decay, cyclic, wsd, plateau  # noqa: F401, I001
+from lrsearch.schedules import decay, anneal, cyclic, wsd, plateau  # noqa: F401, I001
 from lrsearch.schedules.budget import budget_steps
 from lrsearch.schedules.curve import curve, lr_at, lr_values, warmup_steps
 from lrsearch.schedules.params import Param
