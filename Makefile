@@ -33,8 +33,8 @@ test-fast: setup
 	$(BIN)/pytest -m "not slow"
 
 lint: setup
-	$(BIN)/ruff check lrsearch tests benchmarks examples
-	$(BIN)/ruff format --check lrsearch tests benchmarks examples
+	$(BIN)/ruff check lrsearch migrations tests benchmarks examples setup.py
+	$(BIN)/ruff format --check lrsearch migrations tests benchmarks examples setup.py
 	$(BIN)/mypy
 
 # Re-pin after changing dependencies in pyproject.toml: `make lock`, then commit constraints.txt.
