@@ -32,10 +32,12 @@ test: setup
 test-fast: setup
 	$(BIN)/pytest -m "not slow"
 
+# lint-imports: the import contracts of pyproject.toml ([tool.importlinter], DESIGN.md's map).
 lint: setup
-	$(BIN)/ruff check lrsearch tests benchmarks examples
-	$(BIN)/ruff format --check lrsearch tests benchmarks examples
+	$(BIN)/ruff check lrsearch migrations tests benchmarks examples setup.py
+	$(BIN)/ruff format --check lrsearch migrations tests benchmarks examples setup.py
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 # Re-pin after changing dependencies in pyproject.toml: `make lock`, then commit constraints.txt.
 lock:
@@ -44,4 +46,4 @@ lock:
 	/tmp/lrsearch-lock/bin/pip freeze --all --exclude-editable | grep -v '^pip==' > constraints.txt
 
 clean:
-	rm -rf $(VENV) out lrsearch-results lrsearch.db* .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) out lrsearch-results lrsearch.db* .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

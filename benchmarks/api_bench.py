@@ -4,8 +4,9 @@
     .venv/bin/python -m benchmarks.api_bench --postgres    # a fresh PostgreSQL database
     .venv/bin/python -m benchmarks.api_bench --quick       # smoke test: 5,000 trials, no results
 
-One run, one database: ``benchmarks.bigstudy.build_study`` makes a finished search of 100,000
-trials (70 % complete, 30 % pruned) and three small ones (50 trials). Then, side by side:
+One run, one database: ``tests.bigstudy.build_study`` (the tests' large-study builder) makes a
+finished search of 100,000 trials (70 % complete, 30 % pruned) and three small ones (50
+trials). Then, side by side:
 
 - **lrsearch**: the real app (``create_app(Settings(storage_url=url, api_token=...))``) served by
   uvicorn in a subprocess on a free local port, one server process as ``lrsearch serve`` runs
@@ -53,8 +54,8 @@ import httpx
 import optuna
 import sqlalchemy as sa
 
-from benchmarks.bigstudy import build_study
 from lrsearch import store
+from tests.bigstudy import build_study
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"

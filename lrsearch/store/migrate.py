@@ -8,6 +8,8 @@ yet is created at head; an outdated one is refused with the command that fixes i
 
 from __future__ import annotations
 
+import importlib.resources
+from functools import cache
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -20,12 +22,30 @@ from sqlalchemy.engine import Engine
 from lrsearch.errors import NotFoundError, StoreError
 
 VERSION_TABLE = "lrsearch_alembic_version"
-MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@cache
+def migrations_dir() -> Path:
+    """The folder of lrsearch's Alembic scripts (``env.py``, ``versions/``).
+
+    In a source checkout it is ``migrations/`` beside the ``lrsearch/`` folder that is running
+    (found from this file), whether or not that checkout is the one installed: PYTHONPATH, or
+    one worktree of several that share an editable install. Otherwise it is the installed
+    package ``lrsearch.migrations``, which the wheel ships.
+    """
+    checkout = Path(__file__).resolve().parents[2]  # lrsearch/store/migrate.py -> the checkout
+    if (checkout / "pyproject.toml").is_file() and (checkout / "migrations" / "env.py").is_file():
+        return checkout / "migrations"
+    try:
+        shipped = Path(str(importlib.resources.files("lrsearch.migrations")))
+    except ModuleNotFoundError:
+        raise StoreError("this lrsearch is installed without its migrations") from None
+    return shipped
 
 
 def _config(connection: sa.Connection | None = None) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("script_location", str(migrations_dir()))
     cfg.attributes["connection"] = connection
     return cfg
 

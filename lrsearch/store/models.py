@@ -1,7 +1,8 @@
 """lrsearch's own tables (prefixed ``lr_``), next to Optuna's in the same database.
 
-Created and upgraded by the Alembic migrations in ``lrsearch/store/migrations`` only; this module
-is the schema the code reads and writes, and a test checks it matches the migrations' head.
+Created and upgraded by the Alembic migrations in ``migrations/`` (the package
+``lrsearch.migrations``) only; this module is the schema the code reads and writes, and a test
+checks it matches the migrations' head.
 """
 
 from __future__ import annotations

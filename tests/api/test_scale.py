@@ -1,7 +1,7 @@
 """Listing studies and reading the best never load trials: a 20,000-trial study costs what a
 10-trial one does, counted in SQL statements, on SQLite and PostgreSQL.
 
-The large study is made by ``benchmarks.bigstudy.build_study`` (Optuna's and lrsearch's tables
+The large study is made by ``tests.bigstudy.build_study`` (Optuna's and lrsearch's tables
 filled in bulk, seconds instead of minutes). Every statement the app's engines send during a
 request is recorded with SQLAlchemy's ``before_cursor_execute`` event: the writer, the reader
 and Optuna's storage engine (opened up front, so that a read that went through Optuna's storage
@@ -23,9 +23,9 @@ from apiutil import make_client
 from fastapi.testclient import TestClient
 from optuna.storages._rdb import models as optuna_models
 
-from benchmarks.bigstudy import build_study
 from lrsearch import store
 from lrsearch.api.deps import Backend
+from tests.bigstudy import build_study
 
 SMALL, BIG = "small", "big"
 N_SMALL, N_BIG = 10, 20_000

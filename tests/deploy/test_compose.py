@@ -53,7 +53,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 CONSTRAINTS = ROOT / "constraints.txt"
-MIGRATIONS = ROOT / "lrsearch" / "store" / "migrations" / "versions"
+MIGRATIONS = ROOT / "migrations" / "versions"
 
 SERVICES = ("postgres", "migrate", "api", "worker", "dashboard")
 LRSEARCH_SERVICES = ("migrate", "api", "worker", "dashboard")
@@ -677,19 +677,27 @@ def test_dockerignore_keeps_what_the_build_copies() -> None:
     ):
         assert is_ignored(junk, patterns), f".dockerignore should leave out {junk}"
     sources = _copied_sources()
-    assert {"pyproject.toml", "README.md", "constraints.txt", "lrsearch"} <= set(sources)
+    assert {"pyproject.toml", "setup.py", "README.md", "constraints.txt", "lrsearch"} <= set(
+        sources
+    )
+    assert "migrations" in sources, "the wheel's lrsearch.migrations is the top-level migrations/"
     for source in sources:
         path = ROOT / source
         assert path.exists(), f"the Dockerfile copies {source}, which does not exist"
         assert not is_ignored(source, patterns), f".dockerignore leaves out {source}"
-    kept = [p for p in (ROOT / "lrsearch").rglob("*.py") if "__pycache__" not in p.parts]
+    kept = [
+        p
+        for folder in ("lrsearch", "migrations")
+        for p in (ROOT / folder).rglob("*.py")
+        if "__pycache__" not in p.parts
+    ]
     for file in kept:
         relative = file.relative_to(ROOT).as_posix()
         assert not is_ignored(relative, patterns), f".dockerignore leaves out {relative}"
 
 
 def test_the_image_package_ships_its_migrations(image_site: Path) -> None:
-    shipped = image_site / "lrsearch" / "store" / "migrations"
+    shipped = image_site / "lrsearch" / "migrations"
     assert (shipped / "env.py").is_file()
     names = sorted(p.name for p in (shipped / "versions").glob("*.py"))
     assert names == sorted(p.name for p in MIGRATIONS.glob("*.py")), "a migration is missing"

@@ -1,7 +1,7 @@
 """Build a large finished search quickly: 100,000 trials in 20-30 s, on SQLite or PostgreSQL.
 
-    .venv/bin/python -m benchmarks.bigstudy sqlite:////tmp/big.db big 100000
-    .venv/bin/python -m benchmarks.bigstudy postgresql+psycopg://postgres@127.0.0.1/db big 100000
+    .venv/bin/python -m tests.bigstudy sqlite:////tmp/big.db big 100000
+    .venv/bin/python -m tests.bigstudy postgresql+psycopg://postgres@127.0.0.1/db big 100000
 
 ``build_study(url, name, n_trials)`` makes a search named ``name`` that looks as if lrsearch's
 workers had run it to the end: ``n_trials`` finished trials (about 70 % COMPLETE, 30 % PRUNED),
@@ -34,6 +34,8 @@ ten minutes for 100,000 trials, and a benchmark of large studies needs several o
 the rows through Optuna's own table models keeps them in Optuna's schema, and ``verify``
 reads them back through Optuna's API (``load_study(...).best_trial``, ``get_all_study_summaries``).
 This is a test and benchmark fixture only: the product never writes Optuna's tables itself.
+It lives with the tests (``tests/api/test_scale.py``), and ``benchmarks/api_bench.py`` imports
+it from here: benchmarks may use the tests' fixtures, tests never import benchmarks.
 """
 
 from __future__ import annotations
