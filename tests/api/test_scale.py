@@ -25,7 +25,7 @@ from optuna.storages._rdb import models as optuna_models
 
 from benchmarks.bigstudy import build_study
 from lrsearch import store
-from lrsearch.api.deps import Backend
+from lrsearch.service import Backend
 
 SMALL, BIG = "small", "big"
 N_SMALL, N_BIG = 10, 20_000
