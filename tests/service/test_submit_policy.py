@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from svcutil import AUTH, memory_backend, memory_client
 
-from lrsearch.errors import InvalidInputError
 from lrsearch.config import Settings
+from lrsearch.errors import InvalidInputError
 from lrsearch.service import SubmitPolicy, create_search, inside_data_roots
 from lrsearch.spec import parse_spec
 
