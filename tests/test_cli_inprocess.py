@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from lrsearch import store
 from lrsearch.cli import app, main
 from lrsearch.errors import InvalidInputError, NotFoundError
 
@@ -114,3 +115,42 @@ def test_best_of_a_missing_study(tmp_path: Path) -> None:
     assert runner.invoke(app, ["db", "upgrade", "--storage", url]).exit_code == 0
     result = runner.invoke(app, ["best", "nope", "--storage", url])
     assert isinstance(result.exception, NotFoundError)
+
+
+USER_MODULE = """
+from examples.user_task import make_task as make
+
+print("printed at import: goes to stderr, not into the answer")
+"""
+
+
+def test_a_python_task_is_checked_by_a_child_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The metric and direction of a python: task come from loading it, in a child process:
+    this process (the coordinator) does not import torch for it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parents[1]))  # examples/ for the child
+    (tmp_path / "toy_task.py").write_text(USER_MODULE)
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    for name, task, expected in [
+        ("ok", "python:toy_task:make", None),
+        ("bad", "python:toy_task:nope", "task: module 'toy_task' has no attribute 'nope'"),
+        ("opt", "python:toy_task:make", "task_options: do not fit"),
+    ]:
+        options = "{ m = 1 }" if name == "opt" else "{}"
+        spec = f'name = "{name}"\ntask = "{task}"\ntask_options = {options}\n'
+        (tmp_path / "spec.toml").write_text(spec + "[budget]\ntrials = 2\nepochs = 1\n")
+        code, out, err = run_main(monkeypatch, capsys, "submit", "spec.toml", "--storage", url)
+        if expected is None:
+            assert code == 0, err
+            assert "ok: queued" in out and "toy_task" not in sys.modules
+        else:
+            assert code == 2 and err.startswith(f"lrsearch: error: {expected}"), err
+            assert err.count("\n") == 1
+    engine = store.make_engine(url)
+    try:  # learned from the task (the catalog's guess for a python: task is val_loss)
+        found = store.get_search(engine, "ok")
+    finally:
+        engine.dispose()
+    assert (found.metric, found.direction) == ("val_accuracy", "maximize")

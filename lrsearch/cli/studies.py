@@ -8,13 +8,14 @@ from typing import Annotated
 
 import typer
 
-from lrsearch import service
 from lrsearch.cli.app import NameArgument, StorageOption, app, command_settings
 
 
 @app.command()
 def best(name: NameArgument, storage: StorageOption = None) -> None:
     """Print the best config of a search as JSON."""
+    from lrsearch import service
+
     with service.Backend.current(command_settings(storage)) as backend:
         print(json.dumps(service.best_config(backend, name), indent=2))
 
@@ -35,6 +36,8 @@ def report(
     top_k: Annotated[int, typer.Option(help="Schedules in the top-k plot.", min=1, max=20)] = 5,
 ) -> None:
     """Write a self-contained HTML report: best schedule, top-k, curves, families, baselines."""
+    from lrsearch import service
+
     with service.Backend.current(command_settings(storage)) as backend:
         page = service.report_page(backend, name, top_k=top_k, steps=steps)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -45,6 +48,8 @@ def report(
 @app.command()
 def stop(name: NameArgument, storage: StorageOption = None) -> None:
     """Stop claiming new trials of a search; running trials finish, then it is done."""
+    from lrsearch import service
+
     with service.Backend.current(command_settings(storage)) as backend:
         found = service.stop_study(backend, name).search
     print(f"{found.name}: {found.status} ({found.running} trials still running)")

@@ -4,6 +4,7 @@ imported torch has libtorch mapped. The agents they start do load it (the check 
 
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import subprocess
@@ -16,8 +17,6 @@ import pytest
 
 from tests.procutil import as_in_a_terminal, free_port
 from tests.search.searchutil import spec_toml
-
-pytestmark = pytest.mark.slow
 
 
 def loads_torch(pid: int) -> bool:
@@ -55,6 +54,7 @@ def _wait_for(check: object, timeout_s: float = 120.0) -> None:
     raise AssertionError("timed out")
 
 
+@pytest.mark.slow
 def test_serve_with_agents_never_loads_torch(tmp_path: Path) -> None:
     port = free_port()
     args = ["serve", "--storage", f"sqlite:///{tmp_path / 'db.sqlite'}", "--port", str(port)]
@@ -80,6 +80,7 @@ def test_serve_with_agents_never_loads_torch(tmp_path: Path) -> None:
         proc.communicate(timeout=60)
 
 
+@pytest.mark.slow
 def test_search_coordinator_never_loads_torch(tmp_path: Path) -> None:
     (tmp_path / "spec.toml").write_text(spec_toml("coord", trials=3, epochs=2))
     args = ["search", "spec.toml", "--storage", f"sqlite:///{tmp_path / 'db.sqlite'}"]
@@ -99,3 +100,56 @@ def test_search_coordinator_never_loads_torch(tmp_path: Path) -> None:
     assert "best of coord" in out
     assert seen_worker_torch  # the check sees torch where it is loaded
     assert not coordinator_torch
+
+
+@pytest.mark.parametrize(
+    ("module", "forbidden"),
+    [
+        ("lrsearch.service", ("torch", "sklearn", "matplotlib")),
+        ("lrsearch.api", ("torch", "sklearn", "matplotlib", "lrsearch.search")),
+        ("lrsearch.cli", ("torch", "sklearn", "matplotlib", "optuna", "lrsearch.api")),
+        ("lrsearch.search.local", ("torch", "sklearn", "matplotlib")),
+        ("lrsearch.client", ("torch",)),
+    ],
+)
+def test_importing_does_not_import(module: str, forbidden: tuple[str, ...]) -> None:
+    """The import rules that keep torch out of the processes that do not train."""
+    code = (
+        f"import sys, {module}\n"
+        f"bad = [m for m in {forbidden!r} if m in sys.modules]\n"
+        "print(','.join(bad))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+ALLOWED = {  # DESIGN.md's arrows for the rooms of this change (errors, config: everyone)
+    "api": {"api", "service", "spec", "schedules", "errors", "config"},
+    "service": {"service", "spec", "space", "store", "schedules", "errors", "config", "report"},
+}
+
+
+@pytest.mark.parametrize("room", sorted(ALLOWED))
+def test_rooms_import_only_what_the_map_allows(room: str) -> None:
+    """Every ``lrsearch.X`` a module of the room imports, at the top or inside a function
+    (service's one lazy import of ``report`` renders the report page: report -> service)."""
+    package = Path(__file__).parents[2] / "lrsearch" / room
+    for path in package.rglob("*.py"):
+        for target in _lrsearch_rooms(path):
+            assert target in ALLOWED[room], f"{path.name} imports lrsearch.{target}"
+
+
+def _lrsearch_rooms(path: Path) -> set[str]:
+    rooms: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module == "lrsearch":
+            modules = [f"lrsearch.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules = [node.module]
+        else:
+            continue
+        rooms |= {m.split(".")[1] for m in modules if m.startswith("lrsearch.")}
+    return rooms
