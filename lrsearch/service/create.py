@@ -164,9 +164,10 @@ def _create_optuna_study(
         return False
     try:  # from here on the study is this call's: any failure must delete it
         _describe(study, spec, metric)
-        for name, config in baseline_configs(spec):  # a new study: its first trials
+        baselines = baseline_configs(spec)  # a new study: its first trials
+        for name, config in baselines:
             study.enqueue_trial({}, user_attrs=baseline_attrs(name, config))
-        notes.save(study, notes.study_note(spec, metric, direction))
+        notes.save(study, notes.study_note(spec, metric, direction, baselines))
     except BaseException:
         with contextlib.suppress(Exception):
             storage.delete_study(storage.get_study_id_from_name(spec.name))

@@ -12,7 +12,13 @@ from lrsearch.space import TrialConfig, baseline_configs
 from lrsearch.spec import SearchSpec
 
 
-def study_note(spec: SearchSpec, metric: str, direction: str) -> str:
+def study_note(
+    spec: SearchSpec,
+    metric: str,
+    direction: str,
+    baselines: list[tuple[str, TrialConfig]] | None = None,
+) -> str:
+    """The study's note; ``baselines`` as the caller computed them (else computed here)."""
     budget = spec.budget
     length = f"{budget.epochs} epochs" if budget.epochs else f"{budget.steps} steps"
     space = spec.space
@@ -30,7 +36,7 @@ def study_note(spec: SearchSpec, metric: str, direction: str) -> str:
         "Each trial's user attribute `schedule` is its ScheduleSpec; intermediate values are "
         f"the validation `{metric}` per epoch.",
     ]
-    baselines = baseline_configs(spec)
+    baselines = baseline_configs(spec) if baselines is None else baselines
     if baselines:
         first = baselines[0][1]
         lines += [
