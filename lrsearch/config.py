@@ -44,10 +44,22 @@ class Settings(BaseSettings):
     # python: tasks a client may submit over HTTP, by module (comma-separated); none by default,
     # so a client cannot make the workers import arbitrary code.
     allowed_task_modules: str = ""
+    # Folders whose files a client may name as a built-in task's data file over HTTP
+    # (comma-separated); none by default, so a client cannot make the agents read any file.
+    data_roots: str = ""
 
     @property
     def allowed_modules(self) -> frozenset[str]:
         return frozenset(m.strip() for m in self.allowed_task_modules.split(",") if m.strip())
+
+    @property
+    def data_root_paths(self) -> tuple[str, ...]:
+        """``data_roots`` as a tuple, in the order given (relative paths resolve in the first)."""
+        return tuple(r.strip() for r in self.data_roots.split(",") if r.strip())
+
+    def with_storage(self, storage_url: str | None) -> Settings:
+        """These settings with ``storage_url`` replaced (a command's ``--storage``), if given."""
+        return self.model_copy(update={"storage_url": storage_url}) if storage_url else self
 
     def token_problem(self) -> str | None:
         """Why ``api_token`` cannot guard writes, or None if it can."""

@@ -4,115 +4,20 @@ The page holds the best schedule's curve, the top-k schedules overlaid, the vali
 of the finished trials, the best trial of each family, and the baselines (the classic
 schedules at the classic LR) beside the tuned best. Plots are inline SVG and the page loads
 nothing else, so it opens offline. ``lrsearch report`` writes it; ``GET
-/v1/studies/{name}/report`` serves it.
+/v1/studies/{name}/report`` serves it; lrsearch.service gathers what it shows.
 """
 
 from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from optuna.storages import BaseStorage
-from optuna.trial import FrozenTrial
-from sqlalchemy.engine import Engine
-
-from lrsearch import store
-from lrsearch.errors import NotFoundError
 from lrsearch.plots import describe, schedules_figure, to_svg, trial_curves_figure
-from lrsearch.schedules import ScheduleSpec
+from lrsearch.service.report_data import ReportData, TrialRow, rank_key
 
 MAX_CURVES = 400  # validation curves drawn; beyond this the plot is ink, not information
-
-
-@dataclass(frozen=True)
-class TrialRow:
-    number: int
-    state: str
-    value: float | None
-    schedule: ScheduleSpec
-    optimizer: str
-    baseline: str | None
-    curve: dict[int, float]
-
-
-@dataclass(frozen=True)
-class ReportData:
-    search: store.Search
-    trials: list[TrialRow]  # trials that have a schedule (all that lrsearch ran)
-
-    @property
-    def maximize(self) -> bool:
-        return self.search.direction == "maximize"
-
-    def ranked(self, rows: Sequence[TrialRow]) -> list[TrialRow]:
-        """Complete trials with a value, best first."""
-        done = [r for r in rows if r.state == "COMPLETE" and r.value is not None]
-        return sorted(done, key=lambda r: _key(r, self.maximize))
-
-    @property
-    def searched(self) -> list[TrialRow]:
-        return [r for r in self.trials if r.baseline is None]
-
-    @property
-    def baselines(self) -> list[TrialRow]:
-        return [r for r in self.trials if r.baseline is not None]
-
-
-def _key(row: TrialRow, maximize: bool) -> float:
-    assert row.value is not None
-    return -row.value if maximize else row.value
-
-
-def collect(engine: Engine, storage: BaseStorage, name: str) -> ReportData:
-    """Read the search from lrsearch's tables and its trials through Optuna's storage API."""
-    search = store.get_search(engine, name)
-    try:
-        study_id = storage.get_study_id_from_name(name)
-    except KeyError:
-        raise NotFoundError(f"study {name!r} has no Optuna study") from None
-    rows = [_row(t) for t in storage.get_all_trials(study_id, deepcopy=False)]
-    return ReportData(search, [r for r in rows if r is not None])
-
-
-def _row(trial: FrozenTrial) -> TrialRow | None:
-    schedule = trial.user_attrs.get("schedule")
-    if not isinstance(schedule, dict):
-        return None  # waiting, or failed before it had a config
-    config = trial.user_attrs.get("config") or {}
-    value = trial.value if trial.state.name == "COMPLETE" else None
-    return TrialRow(
-        number=trial.number,
-        state=trial.state.name,
-        value=value if value is not None and math.isfinite(value) else None,
-        schedule=ScheduleSpec.from_dict(schedule, complete=True),
-        optimizer=str(config.get("optimizer", "?")),
-        baseline=trial.user_attrs.get("baseline"),
-        curve={int(k): v for k, v in trial.intermediate_values.items() if math.isfinite(v)},
-    )
-
-
-def study_report(
-    engine: Engine, storage: BaseStorage, name: str, *, top_k: int = 5, steps: int | None = None
-) -> str:
-    """The report page of study ``name`` (HTML); curves rendered for ``steps`` updates."""
-    data = collect(engine, storage, name)
-    ranked = data.ranked(data.trials)
-    if steps is None:
-        best_steps = _best_steps(engine, name)
-        steps = best_steps or 1000
-    return render(data, ranked, top_k=top_k, steps=steps)
-
-
-def _best_steps(engine: Engine, name: str) -> int | None:
-    try:
-        steps = store.best_summary(engine, name)["steps"]
-    except NotFoundError:
-        return None
-    return int(steps) if steps else None
 
 
 def render(data: ReportData, ranked: list[TrialRow], *, top_k: int, steps: int) -> str:
@@ -230,7 +135,7 @@ def _family_section(data: ReportData) -> str:
     if not families:
         return ""
     summaries = [(family, rows, data.ranked(rows)) for family, rows in families.items()]
-    summaries.sort(key=lambda f: _key(f[2][0], data.maximize) if f[2] else math.inf)
+    summaries.sort(key=lambda f: rank_key(f[2][0], data.maximize) if f[2] else math.inf)
     lines = []
     for family, rows, ranked in summaries:
         cells = [family, len(rows), len(ranked)]

@@ -1,8 +1,9 @@
 """The HTTP service: ``create_app(settings)`` builds it with its storage injected.
 
-Nothing happens at import time: no engine, no settings. The app reads lrsearch's tables for
-studies and best configs (a fixed number of indexed queries, whatever the number of trials)
-and Optuna's trials through Optuna's storage API. Importing this package never imports torch.
+Nothing happens at import time: no engine, no settings. Routes are thin: they call
+lrsearch.service, which reads lrsearch's tables for studies and best configs (a fixed number of
+indexed queries, whatever the number of trials) and Optuna's trials through Optuna's storage
+API. Importing this package never imports torch.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from lrsearch.api.deps import Backend
 from lrsearch.api.routes import schedules, service, studies
 from lrsearch.api.schemas import ErrorPublic, FieldError
 from lrsearch.config import Settings
@@ -29,6 +29,7 @@ from lrsearch.errors import (
     NotFoundError,
     StoreError,
 )
+from lrsearch.service import Backend, ReportRenderer
 from lrsearch.spec import input_error
 
 log = logging.getLogger("lrsearch.api")
@@ -47,9 +48,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(settings: Settings | None = None, backend: Backend | None = None) -> FastAPI:
-    """The service over ``settings.storage_url`` (or over an injected ``backend``)."""
-    settings = settings or Settings()
+def create_app(
+    settings: Settings,
+    backend: Backend | None = None,
+    *,
+    render_report: ReportRenderer | None = None,
+) -> FastAPI:
+    """The service over ``settings.storage_url`` (or over an injected ``backend``).
+
+    ``settings`` is built once by the caller (``lrsearch serve``, a test), never here; so is
+    ``render_report`` (``lrsearch.report.render``): without it the report endpoint answers 501.
+    """
     backend = backend or Backend.from_settings(settings)
 
     @asynccontextmanager
@@ -68,6 +77,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     )
     app.state.backend = backend
     app.state.settings = settings
+    app.state.render_report = render_report
     for router in (service.router, schedules.router, studies.router):
         app.include_router(router)
     _add_error_handlers(app)

@@ -1,57 +1,16 @@
-"""What routes depend on: the storage (injected into the app) and the bearer-token checks."""
+"""What routes depend on: the storage (injected into the app), the settings, the creators'
+policy, and the bearer-token checks."""
 
 from __future__ import annotations
 
 import secrets
-import threading
-from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.engine import Engine
 
-from lrsearch import store
 from lrsearch.config import Settings
-
-
-@dataclass
-class Backend:
-    """The service's storage: an engine for writes, one for reads, and Optuna's storage.
-
-    Optuna's RDBStorage is made on first use: making it touches the database (it checks and
-    may create Optuna's tables), which must not happen when the app is only being built.
-    """
-
-    url: str
-    writer: Engine
-    reader: Engine
-    sqlite_timeout_s: float = store.engine.SQLITE_TIMEOUT_S
-    _optuna: Any = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Backend:
-        url, timeout = settings.storage_url, settings.sqlite_timeout_s
-        return cls(
-            url=url,
-            writer=store.make_engine(url, timeout),
-            reader=store.make_engine(url, timeout, reader=True),
-            sqlite_timeout_s=timeout,
-        )
-
-    def optuna_storage(self) -> Any:
-        with self._lock:
-            if self._optuna is None:
-                store.require_current(self.reader)
-                self._optuna = store.make_optuna_storage(self.url, self.sqlite_timeout_s)
-            return self._optuna
-
-    def close(self) -> None:
-        self.writer.dispose()
-        self.reader.dispose()
-        if self._optuna is not None:
-            self._optuna.engine.dispose()
+from lrsearch.service import Backend, ReportRenderer, SubmitPolicy
 
 
 def get_backend(request: Request) -> Backend:
@@ -64,8 +23,23 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def get_policy(settings: Annotated[Settings, Depends(get_settings)]) -> SubmitPolicy:
+    """HTTP clients may name what the server's settings allow (modules, data roots)."""
+    return SubmitPolicy.http(settings)
+
+
+def get_renderer(request: Request) -> ReportRenderer:
+    """The report renderer the app was built with; without one, reports are not served."""
+    render: ReportRenderer | None = request.app.state.render_report
+    if render is None:
+        raise HTTPException(501, "this server was built without the report renderer")
+    return render
+
+
 BackendDep = Annotated[Backend, Depends(get_backend)]
+RendererDep = Annotated[ReportRenderer, Depends(get_renderer)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+PolicyDep = Annotated[SubmitPolicy, Depends(get_policy)]
 
 _bearer = HTTPBearer(auto_error=False, description="LRSEARCH_API_TOKEN of the server")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any, Literal
 
-from optuna.trial import FrozenTrial
 from pydantic import BaseModel, ConfigDict, Field
 
 from lrsearch.schedules.registry import Family, family_names
-from lrsearch.store import SearchSummary, TrialLease
+from lrsearch.service import SearchSummary
 
 MAX_CURVE_STEPS = 1_000_000  # a curve of a million floats is about 20 MB of JSON
 MAX_INT = 2**31 - 1  # offsets and numbers beyond this are no row's; SQL integers stop here
@@ -212,29 +210,3 @@ def family_public(fam: Family) -> FamilyPublic:
             for p in fam.params
         ],
     )
-
-
-def trial_public(trial: FrozenTrial, lease: TrialLease | None) -> dict[str, Any]:
-    """An Optuna trial (read through its storage API) with lrsearch's lease of it."""
-    attrs = trial.user_attrs
-    config = attrs.get("config") or {}
-    return {
-        "number": trial.number,
-        "state": trial.state.name,
-        "value": _finite(trial.value) if trial.state.name == "COMPLETE" else None,
-        "params": dict(trial.params),
-        "schedule": attrs.get("schedule"),
-        "optimizer": config.get("optimizer"),
-        "attempt": int(attrs.get("attempt", lease.attempt if lease else 1)),
-        "worker": lease.worker if lease else None,
-        "fail_reason": attrs.get("fail_reason") or (lease.reason if lease else None),
-        "intermediate_values": {
-            str(k): v for k, v in sorted(trial.intermediate_values.items()) if math.isfinite(v)
-        },
-        "started_at": trial.datetime_start,
-        "completed_at": trial.datetime_complete,
-    }
-
-
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None

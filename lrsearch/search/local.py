@@ -1,5 +1,6 @@
 """The search job on one machine: create or resume a search, run W worker processes, watch.
 
+Torch-free (the coordinator and ``lrsearch serve`` start agents from here without loading it).
 Each worker is a real ``lrsearch worker`` process (the same agent that runs on other hosts),
 started in its own session so that a terminal's Ctrl-C reaches only this process; it then
 sends SIGTERM to the workers, which abandon their running trials cleanly. Running the same
@@ -19,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lrsearch import store
+from lrsearch.config import Settings
 from lrsearch.errors import LRSearchError
-from lrsearch.search.create import open_search
+from lrsearch.search.probe import probe_task
+from lrsearch.service import Backend, SubmitPolicy, create_search
 from lrsearch.spec import SearchSpec
-from lrsearch.tasks.registry import load_task
 
 POLL_S = 0.5
 
@@ -34,20 +36,18 @@ class RunOutcome:
     worker_errors: list[str]
 
 
-def prepare_search(storage_url: str, spec: SearchSpec) -> store.Search:
-    """Create the search (lrsearch row + Optuna study), or find it again to resume.
+def prepare_search(storage_url: str | Settings, spec: SearchSpec) -> store.Search:
+    """Create the search (lrsearch row + Optuna study), or find it again to resume: the
+    machine's own user's path (``lrsearch search`` and ``submit``).
 
-    The task is loaded first, so bad task options fail here, before any worker starts.
+    A task the catalog cannot check alone is loaded once in a child process (see probe.py),
+    so bad task options fail here, before any worker starts.
     """
-    task = load_task(spec.task, spec.task_options)
-    metric, direction = spec.resolved_metric(task.metric_directions(), task.default_metric)
-    engine = store.make_engine(storage_url)
-    try:
-        store.ensure_current(engine)
-        storage = store.make_optuna_storage(storage_url)
-        return open_search(engine, storage, spec, metric=metric, direction=direction, resume=True)
-    finally:
-        engine.dispose()
+    settings = (
+        storage_url if isinstance(storage_url, Settings) else Settings(storage_url=storage_url)
+    )
+    with Backend.from_settings(settings) as backend:
+        return create_search(backend, spec, SubmitPolicy.local(probe_task), resume=True)
 
 
 def worker_command(

@@ -27,6 +27,9 @@ OPTIONS_FIELD = "task_options"
 # charlm needs this many context windows, so that a validation split exists.
 CHARLM_MIN_WINDOWS = 10
 TABULAR_KINDS = ("auto", "classification", "regression")
+# Task options nest at most this deep: a JSON value nested a thousand levels deep would break
+# the serializers (RecursionError) after a search had half been created.
+MAX_OPTION_DEPTH = 32
 
 
 def option_field(name: str) -> str:
@@ -211,6 +214,23 @@ def check_task_name(task: str, field: str = "task") -> None:
     )
 
 
+def check_option_depth(options: object, limit: int = MAX_OPTION_DEPTH) -> None:
+    """Refuse options whose lists and mappings nest deeper than ``limit`` (checked without
+    recursion, so that the check itself cannot overflow the stack)."""
+    stack: list[tuple[object, int]] = [(options, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, Mapping):
+            children: Any = value.values()
+        elif isinstance(value, list | tuple):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            raise InvalidInputError(OPTIONS_FIELD, f"nests deeper than {limit} levels")
+        stack.extend((child, depth + 1) for child in children)
+
+
 def check_task_options(task: str, options: Mapping[str, object]) -> dict[str, Any]:
     """Every option of ``task`` checked, defaults filled in (built-in tasks); names only for
     user tasks, whose options are the factory's business.
@@ -218,6 +238,7 @@ def check_task_options(task: str, options: Mapping[str, object]) -> dict[str, An
     What cannot be known without reading a file or importing torch (a missing data file, a
     target that is not a column) is left to the task itself, at load time.
     """
+    check_option_depth(options)
     for key in options:
         if not isinstance(key, str) or not key.isidentifier():
             raise InvalidInputError(OPTIONS_FIELD, f"option names must be identifiers, got {key!r}")

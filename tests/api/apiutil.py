@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from lrsearch.api import create_app
 from lrsearch.config import Settings
+from lrsearch.report import render
 
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -34,4 +35,4 @@ FINISHED_SPEC: dict[str, Any] = {
 
 def make_client(url: str, **settings: Any) -> TestClient:
     values: dict[str, Any] = {"storage_url": url, "api_token": TOKEN} | settings
-    return TestClient(create_app(Settings(**values)))
+    return TestClient(create_app(Settings(**values), render_report=render))

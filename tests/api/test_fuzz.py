@@ -19,6 +19,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from lrsearch.api import create_app
 from lrsearch.config import Settings
+from lrsearch.report import render
 from lrsearch.search.local import prepare_search
 from lrsearch.search.worker import run_worker
 from lrsearch.spec import parse_spec
@@ -31,7 +32,7 @@ def _app() -> object:
     url = f"sqlite:///{DB}"
     prepare_search(url, parse_spec({**FINISHED_SPEC, "budget": {"trials": 3, "epochs": 2}}))
     run_worker(url, FINISHED, threads=1)
-    return create_app(Settings(storage_url=url, api_token=TOKEN))
+    return create_app(Settings(storage_url=url, api_token=TOKEN), render_report=render)
 
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", _app())

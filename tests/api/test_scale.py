@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from optuna.storages._rdb import models as optuna_models
 
 from lrsearch import store
-from lrsearch.api.deps import Backend
+from lrsearch.service import Backend
 from tests.bigstudy import build_study
 
 SMALL, BIG = "small", "big"

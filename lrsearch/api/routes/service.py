@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
-from lrsearch import store
+from lrsearch import service
 from lrsearch.api.deps import BackendDep
 from lrsearch.api.schemas import Health, Ready
 from lrsearch.errors import LRSearchError
-from lrsearch.store.migrate import head_revision
 
 router = APIRouter(tags=["service"])
 
@@ -23,7 +22,7 @@ def health() -> Health:
 def ready(backend: BackendDep) -> Ready:
     """The database answers and its schema is current: the service can do its work."""
     try:
-        store.require_current(backend.reader)
+        revision = service.readiness(backend)
     except LRSearchError as exc:  # no database file, no tables, outdated, unreachable
         raise HTTPException(503, f"not ready: {exc}") from None
-    return Ready(status="ready", schema_revision=head_revision())
+    return Ready(status="ready", schema_revision=revision)

@@ -1,0 +1,29 @@
+"""The command line, the composition root: parses arguments, builds Settings once per command,
+calls one service or search function.
+
+Bad input exits with code 2 and one line on stderr (``lrsearch: error: <field>: <reason>``),
+never a traceback. Commands import what they need when they run, so ``lrsearch serve`` and the
+``lrsearch search`` coordinator never load torch (only the agents do).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from lrsearch.cli import db, schedules, search, serve, studies
+from lrsearch.cli.app import app
+from lrsearch.errors import ConflictError, InvalidInputError, LRSearchError, NotFoundError
+
+__all__ = ["app", "db", "main", "schedules", "search", "serve", "studies"]
+
+
+def main() -> None:
+    """Console-script entry point: one line and exit code 2 for bad input."""
+    try:
+        app()
+    except (InvalidInputError, NotFoundError, ConflictError) as exc:
+        print(f"lrsearch: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except LRSearchError as exc:
+        print(f"lrsearch: error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -1,0 +1,51 @@
+"""The typer app, its command groups and the options several commands share."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lrsearch.config import Settings
+from lrsearch.errors import InvalidInputError
+
+app = typer.Typer(
+    help="lrsearch: find the best learning-rate schedule for a model.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+schedules_app = typer.Typer(help="Inspect and plot the schedule families.", no_args_is_help=True)
+app.add_typer(schedules_app, name="schedules")
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+StorageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        help="SQLAlchemy URL (default: LRSEARCH_STORAGE_URL, else sqlite:///lrsearch.db).",
+    ),
+]
+DeviceOption = Annotated[str, typer.Option(help="cpu, cuda or auto.")]
+ThreadsOption = Annotated[
+    int | None, typer.Option(help="torch threads per worker (default: cores / workers).", min=1)
+]
+NameArgument = Annotated[str, typer.Argument(help="The search (study) name.")]
+
+
+def command_settings(storage: str | None) -> Settings:
+    """The command's Settings, built once: the environment's, with ``--storage`` if given."""
+    return Settings().with_storage(storage)
+
+
+def check_device(device: str) -> None:
+    if device not in ("cpu", "auto") and not device.startswith("cuda"):
+        raise InvalidInputError("--device", f"{device!r} is not allowed: must be cpu, cuda or auto")
+
+
+def show(value: object) -> str:
+    """A parameter value as the tables print it: lists as 0.5,0.75; floats with %g."""
+    if isinstance(value, tuple):
+        return ",".join(f"{v:g}" for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)

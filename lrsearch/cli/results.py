@@ -1,0 +1,77 @@
+"""What ``lrsearch search`` prints when the search is done: counts, the best, two plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from lrsearch import service
+from lrsearch.cli.app import show
+from lrsearch.config import Settings
+from lrsearch.errors import NotFoundError
+from lrsearch.schedules import ScheduleSpec
+from lrsearch.spec import parse_spec
+
+DEFAULT_STEPS = 1000  # plotted length of a best trial that recorded none (older searches)
+
+
+def print_results(settings: Settings, name: str, folder: Path, *, named_storage: bool) -> None:
+    """Print the search's counts and best config; plot the best schedule and the curves."""
+    from lrsearch.plots import plot_schedules, plot_trial_curves
+
+    console = Console()
+    with service.Backend.from_settings(settings) as backend:
+        found = service.get_study(backend, name).search
+        console.print(
+            f"[bold]{name}[/bold]: {found.n_complete} complete, {found.n_pruned} pruned, "
+            f"{found.n_failed} failed of {found.trial_budget} trials"
+            + (
+                f" ({found.n_retried} re-run after an interruption or a lost worker)"
+                if found.n_retried
+                else ""
+            )
+        )
+        try:
+            best = service.best_config(backend, name)
+        except NotFoundError:
+            console.print("no trial completed, so there is no best schedule")
+            return
+        curves = [(c.number, c.state, c.values) for c in service.trial_curves(backend, name)]
+    schedule = ScheduleSpec.from_dict(best["schedule"], complete=True)
+    console.print(_best_table(name, best, schedule))
+    steps = best["steps"] or parse_spec(found.spec).budget.steps or DEFAULT_STEPS
+    curve_png = plot_schedules(
+        [(schedule.family, schedule)],
+        steps,
+        folder / "best_schedule.png",
+        title=f"{name}: best schedule over {steps:,} steps",
+    )
+    trials_png = plot_trial_curves(
+        curves,
+        best["trial_number"],
+        best["metric"],
+        folder / "trials.png",
+        title=f"{name}: validation curves",
+    )
+    console.print(f"plots: {curve_png}, {trials_png}")
+    where = f" --storage {settings.storage_url}" if named_storage else ""
+    console.print(f"as JSON: lrsearch best {name}{where}")
+    console.print(f"the report, with the baselines: lrsearch report {name}{where} -o report.html")
+
+
+def _best_table(name: str, best: dict[str, object], schedule: ScheduleSpec) -> Table:
+    table = Table(
+        title=f"best of {name}: {best['metric']} = {best['value']:.6g}", show_header=False
+    )
+    table.add_row("trial", str(best["trial_number"]))
+    table.add_row("family", schedule.family)
+    table.add_row("peak lr", f"{schedule.lr:.6g}")
+    for key, value in schedule.params.items():
+        table.add_row(f"  {key}", show(value))
+    table.add_row("warmup", f"{schedule.warmup_fraction:.4g} of the budget")
+    params = best["optimizer_params"]
+    options = ", ".join(f"{k}={v}" for k, v in params.items()) if isinstance(params, dict) else ""
+    table.add_row("optimizer", f"{best['optimizer']} {options}".strip())
+    return table

@@ -1,0 +1,55 @@
+"""The torch-free application layer the CLI and the HTTP API share.
+
+Every function takes a :class:`Backend` (the storage, built once from Settings by the caller)
+and raises lrsearch's own errors, which the CLI turns into one line and exit code 2 and the API
+into a JSON 4xx:
+
+- creating: :func:`create_search` (one path for ``lrsearch search``/``submit`` and
+  ``POST /v1/studies``), under a :class:`SubmitPolicy` (local user, or HTTP client with the
+  server's allowed modules and data roots);
+- reading and ending: :func:`list_studies`, :func:`get_study`, :func:`stop_study`,
+  :func:`delete_study`, :func:`best_config`, :func:`best_pytorch`, :func:`readiness`;
+- trials: :func:`trial_page`, :func:`trial_detail`, :func:`trial_curves`;
+- the report: :func:`report_page` (data gathered here, rendered by lrsearch.report);
+- optuna-dashboard's notes: :mod:`lrsearch.service.notes`.
+"""
+
+from lrsearch.service.backend import Backend
+from lrsearch.service.create import create_search, trial_budget
+from lrsearch.service.policy import SubmitPolicy, TaskProbe, inside_data_roots
+from lrsearch.service.report_data import ReportRenderer, report_page
+from lrsearch.service.studies import (
+    best_config,
+    best_pytorch,
+    delete_study,
+    get_study,
+    list_studies,
+    readiness,
+    stop_study,
+)
+from lrsearch.service.trials import TrialCurve, trial_curves, trial_detail, trial_page
+from lrsearch.store import Search, SearchSummary
+
+__all__ = [
+    "Backend",
+    "ReportRenderer",
+    "Search",
+    "SearchSummary",
+    "SubmitPolicy",
+    "TaskProbe",
+    "TrialCurve",
+    "best_config",
+    "best_pytorch",
+    "create_search",
+    "delete_study",
+    "get_study",
+    "inside_data_roots",
+    "list_studies",
+    "readiness",
+    "report_page",
+    "stop_study",
+    "trial_budget",
+    "trial_curves",
+    "trial_detail",
+    "trial_page",
+]

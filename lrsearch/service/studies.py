@@ -1,0 +1,81 @@
+"""Reading and ending searches: list, one study, stop, delete, the best config, readiness.
+
+Searches and their best configs come from lrsearch's tables (a fixed number of indexed queries,
+whatever the number of trials); Optuna's data only through its storage API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from lrsearch import store
+from lrsearch.errors import ConflictError
+from lrsearch.schedules import ScheduleSpec, curve
+from lrsearch.schedules.codegen import pytorch_snippet
+from lrsearch.service.backend import Backend
+from lrsearch.store.migrate import head_revision
+
+ACTIVE = ("queued", "running", "stopping")
+
+
+def readiness(backend: Backend) -> str:
+    """The schema revision, once the database answers and its schema is current."""
+    store.require_current(backend.reader)
+    return head_revision()
+
+
+def list_studies(
+    backend: Backend, *, limit: int, offset: int
+) -> tuple[list[store.SearchSummary], int]:
+    """A page of studies in creation order with the total; never loads trials."""
+    return store.search_page(backend.reader, limit=limit, offset=offset)
+
+
+def get_study(backend: Backend, name: str) -> store.SearchSummary:
+    """One study with its counts and best value (NotFoundError if there is none)."""
+    return store.search_summary(backend.reader, name)
+
+
+def stop_study(backend: Backend, name: str) -> store.SearchSummary:
+    """No new trials start; running ones finish; then the study is done."""
+    store.stop_search(backend.writer, name)
+    return store.search_summary(backend.writer, name)
+
+
+def delete_study(backend: Backend, name: str) -> None:
+    """Remove the study from lrsearch's tables and Optuna's; an active one is a conflict."""
+    search = store.get_search(backend.writer, name)
+    if search.status in ACTIVE:
+        raise ConflictError(
+            f"study {name!r} is {search.status}: stop it (POST /v1/studies/{name}/stop) and "
+            "delete it once it is done"
+        )
+    storage = backend.optuna_storage()
+    with contextlib.suppress(KeyError):  # no Optuna study (deleted before): ours still go
+        storage.delete_study(storage.get_study_id_from_name(name))
+    store.delete_search(backend.writer, name)
+
+
+def best_config(backend: Backend, name: str, *, steps: int | None = None) -> dict[str, Any]:
+    """The best trial as JSON-ready data (what ``lrsearch best`` prints); ``steps`` adds
+    ``lr``, its schedule rendered for a run of that many updates."""
+    best = store.best_summary(backend.reader, name)
+    if steps is not None:
+        spec = ScheduleSpec.from_dict(best["schedule"], complete=True)
+        best["lr"] = curve(spec, steps).tolist()
+    return best
+
+
+def best_pytorch(backend: Backend, name: str, *, steps: int | None = None) -> str:
+    """Self-contained PyTorch code that builds the best schedule (for ``steps`` updates,
+    else for as many as the best trial trained)."""
+    best = best_config(backend, name)
+    title = f"best trial {best['trial_number']} of study {name!r}: {best['metric']} = "
+    title += f"{best['value']:.6g}, optimizer {best['optimizer']}"
+    return pytorch_snippet(
+        ScheduleSpec.from_dict(best["schedule"], complete=True),
+        total_steps=steps or best["steps"],
+        title=title,
+        metric_mode="max" if best["direction"] == "maximize" else "min",
+    )
