@@ -22,8 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from lrsearch.errors import InvalidInputError, LRSearchError
-from lrsearch.spec import check_int, option_field
-from lrsearch.spec.catalog import CHARLM_MIN_WINDOWS as MIN_WINDOWS
+from lrsearch.spec import check_task_options, option_field
 from lrsearch.train.task import TensorTask, cross_entropy
 
 VOCAB = 256
@@ -109,16 +108,19 @@ def charlm(
     batch_size: int = 32,
 ) -> TensorTask:
     """The byte-level language model task; ``chars`` is the corpus size in bytes."""
-    chars = check_int("chars", chars)
-    context = check_int("context", context)
-    d_model = check_int("d_model", d_model)
-    layers = check_int("layers", layers)
-    heads = check_int("heads", heads)
-    batch_size = check_int("batch_size", batch_size)
-    if d_model % heads:
-        raise InvalidInputError(
-            option_field("d_model"), f"must be divisible by heads ({heads}), got {d_model}"
-        )
+    # The catalog's checks (types, ranges, heads dividing d_model, enough windows), as at
+    # submission, so that calling this factory from Python gives the same errors.
+    check_task_options(
+        "charlm",
+        {
+            "chars": chars,
+            "context": context,
+            "d_model": d_model,
+            "layers": layers,
+            "heads": heads,
+            "batch_size": batch_size,
+        },
+    )
     data = corpus()
     if chars > len(data):
         raise InvalidInputError(
@@ -126,12 +128,6 @@ def charlm(
         )
     window = context + 1
     n_windows = chars // window
-    if n_windows < MIN_WINDOWS:
-        raise InvalidInputError(
-            option_field("chars"),
-            f"{chars} bytes make {n_windows} windows of context+1 = {window} tokens; "
-            f"at least {MIN_WINDOWS} are needed (use at least {MIN_WINDOWS * window} chars)",
-        )
     tokens = np.frombuffer(data, dtype=np.uint8, count=n_windows * window)
     windows = torch.tensor(tokens.reshape(n_windows, window), dtype=torch.int64)
     n_val = max(1, round(n_windows * VAL_FRACTION))

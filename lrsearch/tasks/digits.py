@@ -15,7 +15,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from lrsearch.spec import check_int
+from lrsearch.spec import check_task_options
 from lrsearch.train.task import Metric, TensorTask, accuracy, cross_entropy
 
 N_CLASSES = 10
@@ -77,14 +77,12 @@ def _cnn(channels: int) -> nn.Module:
 
 def digits_mlp(hidden: int = 128, batch_size: int = 64) -> TensorTask:
     """Digits as 64 features, one hidden ReLU layer of ``hidden`` units."""
-    hidden = check_int("hidden", hidden)
-    batch_size = check_int("batch_size", batch_size)
+    check_task_options("digits-mlp", {"hidden": hidden, "batch_size": batch_size})
     return _task("digits-mlp", functools.partial(_mlp, hidden), batch_size, image=False)
 
 
 def digits_cnn(channels: int = 16, batch_size: int = 64) -> TensorTask:
     """Digits as (1, 8, 8) images: two 3x3 conv layers (``channels``, 2x``channels``), max-pool,
     linear."""
-    channels = check_int("channels", channels)
-    batch_size = check_int("batch_size", batch_size)
+    check_task_options("digits-cnn", {"channels": channels, "batch_size": batch_size})
     return _task("digits-cnn", functools.partial(_cnn, channels), batch_size, image=True)

@@ -39,15 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from lrsearch.errors import InvalidInputError
-from lrsearch.spec import (
-    check_choice,
-    check_fraction,
-    check_int,
-    check_path,
-    check_str,
-    option_field,
-)
-from lrsearch.spec.catalog import TABULAR_KINDS as KINDS
+from lrsearch.spec import check_task_options, option_field
 from lrsearch.train.task import Metric, TensorTask, accuracy, cross_entropy
 
 MAX_AUTO_CLASSES = 50
@@ -305,12 +297,10 @@ def tabular(
     batch_size: int = 64,
 ) -> TensorTask:
     """The task for the table in ``path``, predicting column ``target``."""
-    file = check_path("path", path)
-    target_name = check_str("target", target)
-    kind_name = check_choice("kind", kind, KINDS)
-    fraction = check_fraction("val_fraction", val_fraction)
-    n_hidden = check_int("hidden", hidden)
-    batch = check_int("batch_size", batch_size)
+    options = {"path": path, "target": target, "kind": kind, "val_fraction": val_fraction}
+    checked = check_task_options("tabular", {**options, "hidden": hidden, "batch_size": batch_size})
+    file, target_name, kind_name = checked["path"], checked["target"], checked["kind"]
+    fraction, n_hidden, batch = checked["val_fraction"], checked["hidden"], checked["batch_size"]
 
     x, y_raw, _names = _read_table(file, target_name)
     kind_name, y = _encode_target(y_raw, kind_name)
