@@ -38,8 +38,15 @@ def close_lease(
     finished: Any = db_now(conn)
     if not outcome.final:
         finished = sa.case((trials.c.optuna_trial_id.is_(None), finished), else_=sa.null())
+    # heartbeat_at becomes the time of closing: a pending re-queue is its closer's to complete
+    # until it is stale again (see leases.claim_requeue).
     changed = conn.execute(
-        query.values(status=outcome.lease_status, reason=reason, finished_at=finished)
+        query.values(
+            status=outcome.lease_status,
+            reason=reason,
+            finished_at=finished,
+            heartbeat_at=db_now(conn),
+        )
     )
     return changed.rowcount == 1
 

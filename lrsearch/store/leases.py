@@ -266,31 +266,55 @@ def reap_lease(
     return True
 
 
-def pending_requeues(engine: Engine) -> list[PendingRequeue]:
-    """Abandoned attempts whose trial still has to be failed and its parameters queued again."""
-    query = (
-        sa.select(
-            trials.c.id,
-            trials.c.search_id,
-            searches.c.name,
-            trials.c.optuna_trial_id,
-            trials.c.attempt,
-            trials.c.status,
-            trials.c.reason,
-        )
-        .join(searches, searches.c.id == trials.c.search_id)
-        .where(
-            trials.c.status.in_([o.lease_status for o in Outcome if not o.final]),
-            trials.c.finished_at.is_(None),
-            trials.c.optuna_trial_id.is_not(None),
-        )
-        .order_by(trials.c.id)
-    )
+def pending_requeues(engine: Engine, older_than_s: float) -> list[PendingRequeue]:
+    """Abandoned attempts whose trial still has to be failed and its parameters queued again,
+    and whose closer has not touched them for ``older_than_s`` seconds (it died midway)."""
     with transaction(engine) as conn:
+        query = (
+            sa.select(
+                trials.c.id,
+                trials.c.search_id,
+                searches.c.name,
+                trials.c.optuna_trial_id,
+                trials.c.attempt,
+                trials.c.status,
+                trials.c.reason,
+            )
+            .join(searches, searches.c.id == trials.c.search_id)
+            .where(_pending(), older_than(conn, trials.c.heartbeat_at, older_than_s))
+            .order_by(trials.c.id)
+        )
         return [
             PendingRequeue(i, s, n, t, a, Outcome.of_lease_status(status), r)
             for i, s, n, t, a, status, r in conn.execute(query)
         ]
+
+
+def claim_requeue(engine: Engine, lease_id: int, older_than_s: float) -> bool:
+    """Take over a pending re-queue whose closer died; exactly one reaper wins it.
+
+    The winner's stamp keeps the others off for ``older_than_s``; if it dies too, the next
+    reaper takes over (every step of a re-queue is safe to repeat).
+    """
+    with transaction(engine) as conn:
+        changed = conn.execute(
+            trials.update()
+            .where(
+                trials.c.id == lease_id,
+                _pending(),
+                older_than(conn, trials.c.heartbeat_at, older_than_s),
+            )
+            .values(heartbeat_at=db_now(conn))
+        )
+        return changed.rowcount == 1
+
+
+def _pending() -> sa.ColumnElement[bool]:
+    return sa.and_(
+        trials.c.status.in_([o.lease_status for o in Outcome if not o.final]),
+        trials.c.finished_at.is_(None),
+        trials.c.optuna_trial_id.is_not(None),
+    )
 
 
 def requeue_done(engine: Engine, lease_id: int) -> None:
