@@ -26,6 +26,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import optuna
@@ -124,9 +125,10 @@ class Worker:
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.summary = WorkerSummary()
         self._injected = ledger
-        # Keyed by search id, never reused: a deleted search's successor under the same name
-        # must never run the old spec.
-        self._contexts: dict[int, _SearchContext] = {}
+        # Keyed by the search's identity, not its name: a deleted search's successor under the
+        # same name must never run the old spec. The id alone is not enough on SQLite, which
+        # hands a deleted last row's id to the next insert; the creation time tells them apart.
+        self._contexts: dict[tuple[int, datetime], _SearchContext] = {}
 
     def run(self) -> WorkerSummary:
         """Run trials until nothing is left (or forever with ``wait``)."""
@@ -177,8 +179,9 @@ class Worker:
 
     def _context(self, search: Search) -> _SearchContext | None:
         """What this search's trials share; None when it cannot be loaded (then it is failed)."""
-        if search.id in self._contexts:
-            return self._contexts[search.id]
+        key = (search.id, search.created_at)
+        if key in self._contexts:
+            return self._contexts[key]
         try:
             spec = parse_spec(search.spec)
             study = self.ledger.load_study(
@@ -192,8 +195,8 @@ class Worker:
             log.error("search %s failed: %s", search.name, reason)
             self.ledger.fail_search(search, reason)
             return None
-        self._contexts[search.id] = _SearchContext(search, spec, study, task)
-        return self._contexts[search.id]
+        self._contexts[key] = _SearchContext(search, spec, study, task)
+        return self._contexts[key]
 
     def _claim_and_run(self, ctx: _SearchContext) -> bool:
         """Claim a slot, ask Optuna, train, record; False when the search has no free slot.
