@@ -131,5 +131,9 @@ def older_than(conn: sa.Connection, column: Any, seconds: float) -> sa.ColumnEle
     another host's clock would reap a live worker whenever the two clocks disagree.
     """
     if conn.dialect.name == "sqlite":
-        return sa.func.julianday(column) < sa.func.julianday("now") - seconds / 86400.0
-    return column < sa.func.now() - sa.literal(timedelta(seconds=seconds), sa.Interval())
+        day_fraction = sa.func.julianday("now") - seconds / 86400.0
+        return sa.func.julianday(column, type_=sa.Float) < day_fraction
+    moment: sa.ColumnElement[datetime] = sa.func.now(type_=sa.DateTime(timezone=True))
+    return sa.type_coerce(column, sa.DateTime(timezone=True)) < moment - sa.literal(
+        timedelta(seconds=seconds), sa.Interval()
+    )

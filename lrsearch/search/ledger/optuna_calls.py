@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import optuna
-from optuna.storages import RDBStorage
+from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.study import StudyDirection
@@ -33,10 +33,10 @@ def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
     return int(trial._trial_id)
 
 
-def storage_of(study: optuna.Study) -> RDBStorage:
-    """The study's storage (always an RDBStorage in lrsearch)."""
-    storage: RDBStorage = study._storage
-    return storage
+def storage_of(study: optuna.Study) -> BaseStorage:
+    """The study's storage (Optuna's cache in front of the RDBStorage: writes go through it,
+    so it stays coherent)."""
+    return study._storage
 
 
 def trials_in(study: optuna.Study, states: tuple[TrialState, ...]) -> list[FrozenTrial]:
@@ -70,7 +70,7 @@ def create_tagged(study: optuna.Study, lease_id: int) -> int:
     return int(storage_of(study).create_new_trial(study._study_id, template_trial=template))
 
 
-def start_queued(storage: RDBStorage, trial_id: int) -> bool:
+def start_queued(storage: BaseStorage, trial_id: int) -> bool:
     """WAITING -> RUNNING; False if the trial is not WAITING any more."""
     try:
         return bool(storage.set_trial_state_values(trial_id, state=TrialState.RUNNING))
@@ -78,7 +78,7 @@ def start_queued(storage: RDBStorage, trial_id: int) -> bool:
         return False
 
 
-def fail(storage: RDBStorage, trial_id: int, reason: str) -> None:
+def fail(storage: BaseStorage, trial_id: int, reason: str) -> None:
     """A RUNNING trial becomes FAIL with ``fail_reason``; nothing happens to a finished one."""
     try:
         storage.set_trial_user_attr(trial_id, "fail_reason", reason)
