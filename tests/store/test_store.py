@@ -238,7 +238,7 @@ def test_a_retried_epoch_insert_after_a_lost_commit_reply_is_harmless(engine: sa
     search = store.get_search(engine, "s")
     rows = [(epoch, {"step": epoch + 1, "lr": 0.1}, 0.5) for epoch in range(3)]
     store.record_epochs(engine, search.id, 0, rows)
-    store.record_epochs(engine, search.id, 0, rows + [(3, {"step": 4}, 0.6)])  # no IntegrityError
+    store.record_epochs(engine, search.id, 0, [*rows, (3, {"step": 4}, 0.6)])  # no IntegrityError
     assert [r["epoch"] for r in store.epochs_of(engine, "s", 0)] == [0, 1, 2, 3]
 
 

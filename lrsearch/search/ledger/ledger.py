@@ -73,8 +73,7 @@ class TrialLedger:
         self.engine = self.storage.engine  # one engine: lrsearch's tables and Optuna's
         self.statements = 0
         sa.event.listen(self.engine, "before_cursor_execute", self._count)
-        # Optuna logs each failed storage call; the retry policy logs one line per retry.
-        logging.getLogger("optuna.storages._rdb.storage").setLevel(logging.CRITICAL)
+        oc.quiet_storage_logs()
         self.reaper = Reaper(
             self.engine, self.storage, settings.stale_after_s, settings.max_attempts
         )

@@ -9,6 +9,7 @@ the module to fix.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -26,6 +27,11 @@ from lrsearch.space.baselines import BASELINE_ATTR, BASELINE_CONFIG_ATTR
 # The lease a new trial was created for (a system attribute), so a retried ask finds it.
 LEASE_ATTR = "lrsearch:lease"
 CARRIED_ATTRS = (BASELINE_ATTR, BASELINE_CONFIG_ATTR)  # a re-run of a baseline is a baseline
+
+
+def quiet_storage_logs() -> None:
+    """Optuna logs each failed storage call; the retry policy logs one line per retry instead."""
+    logging.getLogger("optuna.storages._rdb.storage").setLevel(logging.CRITICAL)
 
 
 def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
