@@ -220,21 +220,11 @@ def release_trial(
 def stale_leases(engine: Engine, older_than_s: float) -> list[StaleLease]:
     """Active leases whose heartbeat is older than ``older_than_s`` seconds (database clock)."""
     with transaction(engine) as conn:
-        query = (
-            sa.select(
-                trials.c.id,
-                trials.c.search_id,
-                searches.c.name,
-                trials.c.trial_number,
-                trials.c.optuna_trial_id,
-                trials.c.attempt,
-            )
-            .join(searches, searches.c.id == trials.c.search_id)
-            .where(
-                trials.c.status.in_(LEASE_ACTIVE),
-                older_than(conn, trials.c.heartbeat_at, older_than_s),
-            )
-            .order_by(trials.c.id)
+        query = _with_search(
+            trials.c.trial_number, trials.c.optuna_trial_id, trials.c.attempt
+        ).where(
+            trials.c.status.in_(LEASE_ACTIVE),
+            older_than(conn, trials.c.heartbeat_at, older_than_s),
         )
         return [StaleLease(*row) for row in conn.execute(query)]
 
@@ -270,20 +260,9 @@ def pending_requeues(engine: Engine, older_than_s: float) -> list[PendingRequeue
     """Abandoned attempts whose trial still has to be failed and its parameters queued again,
     and whose closer has not touched them for ``older_than_s`` seconds (it died midway)."""
     with transaction(engine) as conn:
-        query = (
-            sa.select(
-                trials.c.id,
-                trials.c.search_id,
-                searches.c.name,
-                trials.c.optuna_trial_id,
-                trials.c.attempt,
-                trials.c.status,
-                trials.c.reason,
-            )
-            .join(searches, searches.c.id == trials.c.search_id)
-            .where(_pending(), older_than(conn, trials.c.heartbeat_at, older_than_s))
-            .order_by(trials.c.id)
-        )
+        query = _with_search(
+            trials.c.optuna_trial_id, trials.c.attempt, trials.c.status, trials.c.reason
+        ).where(_pending(), older_than(conn, trials.c.heartbeat_at, older_than_s))
         return [
             PendingRequeue(i, s, n, t, a, Outcome.of_lease_status(status), r)
             for i, s, n, t, a, status, r in conn.execute(query)
@@ -307,6 +286,15 @@ def claim_requeue(engine: Engine, lease_id: int, older_than_s: float) -> bool:
             .values(heartbeat_at=db_now(conn))
         )
         return changed.rowcount == 1
+
+
+def _with_search(*columns: Any) -> sa.Select[Any]:
+    """Lease rows (id, search id, search name, ``columns``) in lease order."""
+    return (
+        sa.select(trials.c.id, trials.c.search_id, searches.c.name, *columns)
+        .join(searches, searches.c.id == trials.c.search_id)
+        .order_by(trials.c.id)
+    )
 
 
 def _pending() -> sa.ColumnElement[bool]:
