@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from lrsearch import store
 from lrsearch.config import Settings
+from lrsearch.errors import StoreUnavailable
 from lrsearch.search.create import open_search
 from lrsearch.search.ledger import RunningTrial, TrialLedger
 from lrsearch.search.ledger.reaping import Reaper
@@ -85,6 +86,36 @@ def test_a_worker_with_an_injected_ledger_runs_a_small_search(
     for trial in _trials(ledger, "small"):
         rows = store.epochs_of(ledger.engine, "small", trial.number)
         assert [r["value"] for r in rows] == [trial.intermediate_values[e] for e in (0, 1)]
+
+
+def _down_once(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    """The next call of ``store.<name>`` finds the database down; later ones work."""
+    real, calls = getattr(store, name), []
+
+    def down_once(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise StoreUnavailable("cannot reach the database: the server is starting up")
+        return real(*args)
+
+    monkeypatch.setattr(store, name, down_once)
+    return calls
+
+
+def test_start_up_rides_out_an_outage(
+    db_url: str, make_spec: SpecFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening the storage, checking the schema and loading the search are retried too."""
+    store.upgrade(db_url)
+    calls = [_down_once(monkeypatch, "make_optuna_storage")]
+    ledger = TrialLedger(_settings(db_url))
+    try:
+        _create(ledger, make_spec(name="later", budget={"trials": 1, "epochs": 1}))
+        calls += [_down_once(monkeypatch, n) for n in ("ensure_current", "find_search")]
+        assert _worker(ledger, "later").run().complete == 1
+    finally:
+        ledger.close()
+    assert all(len(c) >= 2 for c in calls)  # each was down once, then tried again
 
 
 def test_a_study_that_cannot_load_is_failed_and_the_agent_moves_on(

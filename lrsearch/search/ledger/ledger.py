@@ -69,7 +69,9 @@ class TrialLedger:
         url = storage_url or settings.storage_url
         self.settings = settings
         self.retry = RetryPolicy(settings.db_retry_s)
-        self.storage = store.make_optuna_storage(url, settings.sqlite_timeout_s)
+        self.storage = self.retry(  # start-up rides out an outage like any other step
+            lambda: store.make_optuna_storage(url, settings.sqlite_timeout_s), "open the storage"
+        )
         self.engine = self.storage.engine  # one engine: lrsearch's tables and Optuna's
         self.statements = 0
         sa.event.listen(self.engine, "before_cursor_execute", self._count)
