@@ -30,6 +30,7 @@ from lrsearch.errors import LeaseLost
 from lrsearch.search.ledger import optuna_calls as oc
 from lrsearch.search.ledger.asking import ask
 from lrsearch.search.ledger.reaping import WORKER_LOST, Reaper
+from lrsearch.space import baseline_of
 from lrsearch.store import Outcome
 from lrsearch.store.models import LEASE_ACTIVE, trials
 from lrsearch.store.retry import RetryPolicy
@@ -143,7 +144,8 @@ class TrialLedger:
         trial_id = self.retry(
             lambda: ask(study, self.engine, lease, retried=next(tries) > 0), "ask for a trial"
         )
-        return oc.open_trial(study, trial_id)
+        # Opening it reads the trial (and the sampler may read the study): retried as well.
+        return self.retry(lambda: oc.open_trial(study, trial_id), "open the trial")
 
     def start(
         self, search: store.Search, study: optuna.Study, lease: store.Lease, trial: optuna.Trial
@@ -162,7 +164,8 @@ class TrialLedger:
             self.retry(lambda: oc.fail(self.storage, trial_id, WORKER_LOST), "fail the trial")
             self.drop(lease)
             return None
-        baseline = "baseline" in trial.user_attrs  # baselines are never pruned
+        # Baselines are never pruned: the report compares their whole run with the best.
+        baseline = baseline_of(trial.user_attrs) is not None
         return RunningTrial(search, study, trial, lease, attempt, oc.prunes(study) and not baseline)
 
     def set_attrs(self, run: RunningTrial, attrs: Mapping[str, Any]) -> None:
