@@ -26,14 +26,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LRSEARCH_", extra="ignore")
 
     storage_url: str = DEFAULT_STORAGE_URL
-    device: str = "cpu"
     sqlite_timeout_s: float = 60.0
     # A worker beats every heartbeat_s; a lease silent for stale_after_s belongs to a dead
     # worker: its trial is failed and run again, at most max_attempts times in all.
     heartbeat_s: float = Field(10.0, gt=0)
     stale_after_s: float = Field(45.0, gt=0)
     max_attempts: int = Field(3, ge=1)
-    # Seconds a worker keeps retrying a database that went away before it gives up.
+    # Seconds a worker keeps retrying a database that went away before it gives up. Longer
+    # than stale_after_s on purpose: an agent that rides out a long outage may find its lease
+    # reaped when the database is back; it then drops that trial (re-queued already) and goes on.
     db_retry_s: float = Field(180.0, gt=0)
 
     # The HTTP service. Writes need `Authorization: Bearer <api_token>`; with an empty or

@@ -15,9 +15,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
-from lrsearch.errors import StoreError
+from lrsearch.config import Settings
+from lrsearch.errors import StoreError, StoreUnavailable
 
-SQLITE_TIMEOUT_S = 60.0
+# Settings' default, for callers that pass no Settings (the value lives in one place: Settings).
+SQLITE_TIMEOUT_S: float = Settings.model_fields["sqlite_timeout_s"].default
 
 
 def normalize_url(url: str) -> str:
@@ -32,6 +34,7 @@ def normalize_url(url: str) -> str:
 
 
 def is_sqlite(url: str) -> bool:
+    """Whether ``url`` names a SQLite database."""
     return make_url(url).get_backend_name() == "sqlite"
 
 
@@ -98,6 +101,6 @@ def make_optuna_storage(url: str, sqlite_timeout_s: float = SQLITE_TIMEOUT_S) ->
         except (sa.exc.ArgumentError, ImportError) as exc:
             raise StoreError(f"storage URL {url!r} is not usable: {exc}") from None
         except sa.exc.OperationalError as exc:
-            raise StoreError(f"cannot open the database at {url!r}: {exc.orig}") from None
+            raise StoreUnavailable(f"cannot open the database at {url!r}: {exc.orig}") from None
     tune_engine(storage.engine, sqlite_timeout_s)
     return storage

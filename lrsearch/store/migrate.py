@@ -19,7 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-from lrsearch.errors import NotFoundError, StoreError
+from lrsearch.errors import StoreError, StoreUnavailable
 
 VERSION_TABLE = "lrsearch_alembic_version"
 
@@ -89,18 +89,21 @@ def upgrade(url: str) -> tuple[str | None, str]:
 
 
 def require_current(engine: Engine) -> None:
-    """For readers: the schema must exist and be current; nothing is created, not even a file."""
+    """For readers: the schema must exist and be current; nothing is created, not even a file.
+
+    A missing database or schema is a StoreError (the storage is not ready), not bad input.
+    """
     url = engine.url
     database = url.database or ""
     on_disk = url.get_backend_name() == "sqlite" and database not in ("", ":memory:")
     if on_disk and not Path(database).exists():
-        raise NotFoundError(f"no database file at {database}")
+        raise StoreError(f"no database file at {database}")
     try:
         current = current_revision(engine)
     except sa.exc.OperationalError as exc:
-        raise StoreError(f"cannot reach the database: {exc.orig}") from None
+        raise StoreUnavailable(f"cannot reach the database: {exc.orig}") from None
     if current is None:
-        raise NotFoundError(
+        raise StoreError(
             f"{url.render_as_string()} has no lrsearch tables: "
             "run `lrsearch search` or `lrsearch db upgrade` first"
         )
@@ -115,7 +118,9 @@ def ensure_current(engine: Engine) -> None:
             upgrade_lrsearch(engine)
             return
     except sa.exc.OperationalError as exc:
-        raise StoreError(f"cannot reach the database: {exc.orig}") from None
+        if "unable to open" in str(exc.orig):  # a SQLite path that waiting will not fix
+            raise StoreError(f"cannot reach the database: {exc.orig}") from None
+        raise StoreUnavailable(f"cannot reach the database: {exc.orig}") from None
     _refuse_outdated(engine, current)
 
 

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
-SEARCH_STATUSES = ("queued", "running", "stopping", "done", "failed", "cancelled")
 ACTIVE_STATUSES = ("queued", "running")
 
 searches = sa.Table(

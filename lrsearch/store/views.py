@@ -17,7 +17,10 @@ from sqlalchemy.engine import Engine
 
 from lrsearch.errors import NotFoundError
 from lrsearch.store.models import best, epoch_metrics, searches, trials
-from lrsearch.store.searches import Search, _search_from, _transaction, _utc
+from lrsearch.store.rows import Search
+from lrsearch.store.rows import search_from as _search_from
+from lrsearch.store.rows import transaction as _transaction
+from lrsearch.store.rows import utc as _utc
 
 
 @dataclass(frozen=True)

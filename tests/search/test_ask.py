@@ -2,12 +2,11 @@
 
 That is what a PostgreSQL restart does to the one statement in flight. The fault is injected
 on real databases by letting the real write commit and then raising the error the driver
-raises, once; the worker's retry loop (``retrying``) then asks again.
+raises, once; the ledger's retry policy then asks again.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,25 +18,26 @@ import sqlalchemy as sa
 from optuna.trial import TrialState
 
 from lrsearch import store
-from lrsearch.errors import StoreError
-from lrsearch.search.ask import LEASE_ATTR, ask
+from lrsearch.config import Settings
+from lrsearch.errors import StoreUnavailable
 from lrsearch.search.create import open_search
-from lrsearch.search.recovery import reap
+from lrsearch.search.ledger import LEASE_ATTR, TrialLedger
+from lrsearch.search.ledger.asking import ask
+from lrsearch.search.ledger.optuna_calls import trial_id
 from lrsearch.spec import parse_spec
-from lrsearch.store.retry import retrying
 
 SpecFactory = Callable[..., dict[str, Any]]
 
 
 class Search:
-    """A search on a real database: lrsearch's engine, its Optuna study, leases to claim."""
+    """A search on a real database, with the trial ledger a worker would use on it."""
 
     def __init__(self, url: str, spec: dict[str, Any]) -> None:
         store.upgrade(url)
-        self.engine = store.make_engine(url)
-        self.storage = store.make_optuna_storage(url)
+        self.ledger = TrialLedger(Settings(storage_url=url, db_retry_s=30, stale_after_s=30))
+        self.engine, self.storage = self.ledger.engine, self.ledger.storage
         parsed = parse_spec(spec)
-        open_search(
+        self.row = open_search(
             self.engine,
             self.storage,
             parsed,
@@ -49,16 +49,17 @@ class Search:
         self.study = optuna.load_study(study_name=self.name, storage=self.storage)
 
     def claim(self, worker: str = "w") -> store.Lease:
-        lease = store.claim_trial(self.engine, self.name, worker)
+        lease = self.ledger.claim(self.row, worker)
         assert lease is not None
         return lease
 
     def ask(self, lease: store.Lease) -> optuna.Trial:
         """As the worker asks: retried on database errors, told when a try is a retry."""
-        tries = itertools.count()
-        return retrying(
-            lambda: ask(self.study, self.engine, lease, retried=next(tries) > 0), "ask", 30
-        )
+        return self.ledger.ask(self.study, lease)
+
+    def reap(self, stale_after_s: float = 30) -> int:
+        self.ledger.reaper.stale_after_s = stale_after_s
+        return self.ledger.reap()
 
     def states(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -78,8 +79,7 @@ def make_search(db_url: str, make_spec: SpecFactory) -> Iterator[Callable[..., S
 
     yield make
     for search in made:
-        search.engine.dispose()
-        search.storage.engine.dispose()
+        search.ledger.close()
 
 
 def _lose_reply_once(
@@ -108,7 +108,7 @@ def test_a_plain_ask_would_leave_an_orphan(
     """Why ask.py exists: Optuna's own ask, retried the same way, leaves a RUNNING orphan."""
     search = make_search(name="plain")
     _lose_reply_once(monkeypatch, search.storage, "_create_new_trial", LOST)
-    retrying(search.study.ask, "ask", 30)
+    search.ledger.retry(search.study.ask, "ask")
     assert search.states() == {"RUNNING": 2}
 
 
@@ -121,9 +121,9 @@ def test_a_lost_reply_when_creating_a_trial_leaves_no_orphan(
     trial = search.ask(lease)
     assert len(calls) == 1  # created once; the retry found it by its lease
     assert search.states() == {"RUNNING": 1}
-    assert search.study._storage.get_trial(trial._trial_id).system_attrs[LEASE_ATTR] == lease.id
-    assert store.start_trial(search.engine, lease, trial.number, trial._trial_id)
-    assert store.start_trial(search.engine, lease, trial.number, trial._trial_id)  # repeatable
+    assert search.storage.get_trial(trial_id(trial)).system_attrs[LEASE_ATTR] == lease.id
+    assert store.start_trial(search.engine, lease, trial.number, trial_id(trial))
+    assert store.start_trial(search.engine, lease, trial.number, trial_id(trial))  # repeatable
 
 
 def test_a_lost_reply_when_starting_a_queued_trial_keeps_it(
@@ -136,7 +136,7 @@ def test_a_lost_reply_when_starting_a_queued_trial_keeps_it(
     trial = search.ask(lease)
     assert trial.user_attrs["baseline"] == "constant"  # the first queued trial, not a new one
     assert search.states() == {"RUNNING": 1, "WAITING": 6}
-    assert store.reserved_trial_id(search.engine, lease) == trial._trial_id
+    assert store.reserved_trial_id(search.engine, lease) == trial_id(trial)
 
 
 def test_a_lost_reply_when_reserving_keeps_the_reservation(
@@ -144,7 +144,9 @@ def test_a_lost_reply_when_reserving_keeps_the_reservation(
 ) -> None:
     search = make_search(name="reserve", baselines=True, budget={"trials": 9, "epochs": 2})
     lease = search.claim()
-    calls = _lose_reply_once(monkeypatch, store, "reserve_trial", StoreError("database: gone"))
+    calls = _lose_reply_once(
+        monkeypatch, store, "reserve_trial", StoreUnavailable("database: gone")
+    )
     trial = search.ask(lease)
     assert len(calls) == 1  # the retry found its reservation and did not reserve again
     assert trial.user_attrs["baseline"] == "constant"
@@ -155,12 +157,12 @@ def test_workers_never_share_a_queued_trial(make_search: Callable[..., Search]) 
     search = make_search(name="share", baselines=True, budget={"trials": 9, "epochs": 2})
     first, second = search.claim("a"), search.claim("b")
     queued = search.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-    assert store.reserve_trial(search.engine, first, queued[0]._trial_id)
-    assert not store.reserve_trial(search.engine, second, queued[0]._trial_id)  # held by a
+    assert store.reserve_trial(search.engine, first, trial_id(queued[0]))
+    assert not store.reserve_trial(search.engine, second, trial_id(queued[0]))  # held by a
     trial = search.ask(second)  # b skips the reserved trial and starts the next one
-    assert trial._trial_id == queued[1]._trial_id
+    assert trial_id(trial) == trial_id(queued[1])
     retry = ask(search.study, search.engine, first, retried=True)  # a's retry finds its own
-    assert retry._trial_id == queued[0]._trial_id
+    assert retry == trial_id(queued[0])
     assert search.states() == {"RUNNING": 2, "WAITING": 5}
 
 
@@ -170,12 +172,12 @@ def test_a_dead_workers_reservation_goes_back_to_the_queue(
     search = make_search(name="dead", baselines=True, budget={"trials": 9, "epochs": 2})
     dead = search.claim("dead")
     queued = search.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-    assert store.reserve_trial(search.engine, dead, queued[0]._trial_id)  # then it died
+    assert store.reserve_trial(search.engine, dead, trial_id(queued[0]))  # then it died
     _age_lease(search.engine, dead.id)
-    assert reap(search.engine, search.storage, stale_after_s=30, max_attempts=3) == 1
+    assert search.reap() == 1
     assert search.states() == {"WAITING": 7}  # nothing failed, nothing enqueued twice
     trial = search.ask(search.claim("next"))
-    assert trial._trial_id == queued[0]._trial_id
+    assert trial_id(trial) == trial_id(queued[0])
     assert store.get_search(search.engine, "dead").trials_claimed == 1  # the slot came back
 
 
@@ -184,8 +186,8 @@ def test_a_lease_reaped_while_asking_cannot_start(make_search: Callable[..., Sea
     lease = search.claim()
     trial = search.ask(lease)
     _age_lease(search.engine, lease.id)
-    assert reap(search.engine, search.storage, stale_after_s=30, max_attempts=3) == 1
-    assert not store.start_trial(search.engine, lease, trial.number, trial._trial_id)
+    assert search.reap() == 1
+    assert not store.start_trial(search.engine, lease, trial.number, trial_id(trial))
 
 
 def test_an_unlinked_trial_is_an_orphan_only_once_its_lease_is_gone(
@@ -196,14 +198,12 @@ def test_an_unlinked_trial_is_an_orphan_only_once_its_lease_is_gone(
     trial = search.ask(lease)  # created, not linked yet: its worker is still retrying
     time.sleep(1.2)
     assert store.heartbeat(search.engine, [lease.id]) == set()  # the worker is alive
-    reap(search.engine, search.storage, stale_after_s=1.0, max_attempts=3)
+    search.reap(stale_after_s=1.0)
     assert search.states() == {"RUNNING": 1}  # older than the timeout, but its lease holds it
     assert store.release_trial(search.engine, lease, "interrupted")
-    reap(search.engine, search.storage, stale_after_s=1.0, max_attempts=3)
+    search.reap(stale_after_s=1.0)
     assert search.states() == {"FAIL": 1}
-    assert search.study._storage.get_trial(trial._trial_id).user_attrs["fail_reason"] == (
-        "worker lost"
-    )
+    assert search.storage.get_trial(trial_id(trial)).user_attrs["fail_reason"] == "worker lost"
 
 
 def _age_lease(engine: sa.Engine, lease_id: int) -> None:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import optuna
 import pytest
+import sqlalchemy as sa
 from optuna_dashboard._note import get_note_from_system_attrs
 
 from lrsearch import store
+from lrsearch.config import Settings
+from lrsearch.search.ledger import TrialLedger
 from lrsearch.search.local import prepare_search
-from lrsearch.search.recovery import fail_and_requeue
 from lrsearch.search.worker import run_worker
 from lrsearch.space import baseline_configs
 from lrsearch.space.baselines import BASELINE_FAMILIES
@@ -98,12 +101,28 @@ def test_baselines_are_the_first_trials(db_url: str, make_spec: SpecFactory) -> 
 
 def test_a_lost_baseline_runs_again_as_a_baseline(sqlite_url: str, make_spec: SpecFactory) -> None:
     prepare_search(sqlite_url, parse_spec(make_spec(name="lost", baselines=True)))
-    study = _study(sqlite_url, "lost")
-    trial = study.ask()  # the first enqueued baseline, now RUNNING
-    assert trial.user_attrs["baseline"] == "constant"
-    fail_and_requeue(study, trial._trial_id, "worker lost", attempt=2)
-    waiting = [t for t in study.get_trials() if t.state.name == "WAITING"]
-    again = next(t for t in waiting if t.user_attrs.get("retry_of") == trial.number)
+    ledger = TrialLedger(Settings(storage_url=sqlite_url, stale_after_s=30))
+    try:
+        search = ledger.find("lost")
+        assert search is not None
+        study = _study(sqlite_url, "lost")
+        lease = ledger.claim(search, "dead")
+        assert lease is not None
+        run = ledger.start(search, study, lease, ledger.ask(study, lease))
+        assert run is not None and run.user_attrs["baseline"] == "constant"
+        with ledger.engine.begin() as conn:  # its worker died a minute ago
+            conn.execute(
+                sa.text("UPDATE lr_trials SET heartbeat_at = :t WHERE id = :i"),
+                {"t": datetime.now(UTC) - timedelta(seconds=60), "i": lease.id},
+            )
+        assert ledger.reap() == 1
+    finally:
+        ledger.close()
+    trials = _study(sqlite_url, "lost").get_trials()
+    lost = next(t for t in trials if t.number == run.number)
+    assert lost.state.name == "FAIL" and lost.user_attrs["fail_reason"] == "worker lost"
+    again = next(t for t in trials if t.user_attrs.get("retry_of") == run.number)
+    assert again.state.name == "WAITING"
     assert again.user_attrs["baseline"] == "constant"
-    assert again.user_attrs["baseline_config"] == trial.user_attrs["baseline_config"]
+    assert again.user_attrs["baseline_config"] == lost.user_attrs["baseline_config"]
     assert again.user_attrs["attempt"] == 2

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +14,16 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from lrsearch import store
-from lrsearch.errors import ConflictError, NotFoundError, StoreError
+from lrsearch.errors import (
+    ConflictError,
+    ControlFlow,
+    LeaseLost,
+    LRSearchError,
+    NotFoundError,
+    StoreError,
+    StoreUnavailable,
+    WorkerStopped,
+)
 from lrsearch.store.migrate import (
     VERSION_TABLE,
     current_revision,
@@ -172,8 +183,8 @@ def test_stale_leases_are_reaped_once_and_fresh_ones_are_kept(engine: sa.Engine)
     assert store.heartbeat(engine, [alive.id]) == set()
     stale = store.stale_leases(engine, older_than_s=30)
     assert [(s.id, s.trial_number, s.optuna_trial_id) for s in stale] == [(dead.id, 0, 10)]
-    assert store.reap_lease(engine, stale[0], 30, outcome="released")
-    assert not store.reap_lease(engine, stale[0], 30, outcome="released")  # only one reaper wins
+    assert store.reap_lease(engine, stale[0], 30, outcome=store.Outcome.LOST)
+    assert not store.reap_lease(engine, stale[0], 30, outcome=store.Outcome.LOST)  # one reaper
     assert store.heartbeat(engine, [dead.id, alive.id]) == {dead.id}  # the dead one learns it
     assert not store.record_trial(
         engine, dead, outcome="complete", trial_number=0, value=1.0, config={}
@@ -219,3 +230,92 @@ def test_epoch_metrics_are_kept_per_trial(engine: sa.Engine) -> None:
     ]
     assert store.epochs_of(engine, "s", 8)[0]["value"] is None  # non-finite is stored as NULL
     assert store.epochs_of(engine, "s", 9) == []
+
+
+def test_a_retried_epoch_insert_after_a_lost_commit_reply_is_harmless(engine: sa.Engine) -> None:
+    """The first try committed; its reply was lost; the retry writes the same rows again."""
+    _new(engine)
+    search = store.get_search(engine, "s")
+    rows = [(epoch, {"step": epoch + 1, "lr": 0.1}, 0.5) for epoch in range(3)]
+    store.record_epochs(engine, search.id, 0, rows)
+    store.record_epochs(engine, search.id, 0, [*rows, (3, {"step": 4}, 0.6)])  # no IntegrityError
+    assert [r["epoch"] for r in store.epochs_of(engine, "s", 0)] == [0, 1, 2, 3]
+
+
+def _skew_host_clock(monkeypatch: pytest.MonkeyPatch, by: timedelta) -> None:
+    """Every Python clock lrsearch's store modules could read runs ``by`` off."""
+
+    class Skewed(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Skewed:  # type: ignore[override]
+            return datetime.now(tz) + by  # type: ignore[return-value]
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("lrsearch.store") and hasattr(module, "datetime"):
+            monkeypatch.setattr(module, "datetime", Skewed)
+
+
+def test_staleness_is_judged_by_the_database_clock_not_two_hosts(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker whose host clock is two minutes behind beats; another host judges it."""
+    _new(engine)
+    with monkeypatch.context() as behind:
+        _skew_host_clock(behind, timedelta(minutes=-2))
+        lease = store.claim_trial(engine, "s", "behind")
+        assert lease is not None
+        assert store.heartbeat(engine, [lease.id]) == set()
+    assert store.stale_leases(engine, older_than_s=30) == []  # it beat just now
+    _age(engine, lease.id, seconds=60)
+    assert [s.id for s in store.stale_leases(engine, older_than_s=30)] == [lease.id]
+
+
+def _age(engine: sa.Engine, lease_id: int, seconds: float) -> None:
+    """The lease last beat ``seconds`` ago, by the database's clock."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE lr_trials SET heartbeat_at = :t WHERE id = :i"),
+            {"t": datetime.now(UTC) - timedelta(seconds=seconds), "i": lease_id},
+        )
+
+
+def test_a_reaped_running_lease_keeps_its_requeue_pending_until_done(engine: sa.Engine) -> None:
+    """Closing the lease and marking the re-queue are one transaction; clearing it is last."""
+    _new(engine)
+    lease = store.claim_trial(engine, "s", "dead")
+    assert lease is not None and store.start_trial(engine, lease, 0, optuna_trial_id=7)
+    _age(engine, lease.id, seconds=60)
+    (stale,) = store.stale_leases(engine, older_than_s=30)
+    assert store.reap_lease(engine, stale, 30, outcome=store.Outcome.LOST)
+    assert store.pending_requeues(engine, older_than_s=30) == []  # its reaper is on it
+    _age(engine, lease.id, seconds=60)  # ... and died
+    (pending,) = store.pending_requeues(engine, older_than_s=30)
+    assert (pending.optuna_trial_id, pending.attempt, pending.outcome) == (7, 1, store.Outcome.LOST)
+    assert store.claim_requeue(engine, lease.id, 30)
+    assert not store.claim_requeue(engine, lease.id, 30)  # one reaper takes it over
+    store.requeue_done(engine, lease.id)
+    _age(engine, lease.id, seconds=60)
+    assert store.pending_requeues(engine, older_than_s=30) == []
+
+
+def test_a_missing_database_or_schema_is_a_store_error(tmp_path: Path) -> None:
+    missing = store.make_engine(f"sqlite:///{tmp_path / 'missing.db'}")
+    with pytest.raises(StoreError, match="no database file") as raised:
+        store.require_current(missing)
+    assert not isinstance(raised.value, NotFoundError)
+    empty = store.make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    with empty.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE unrelated (x INTEGER)"))
+    with pytest.raises(StoreError, match="no lrsearch tables"):
+        store.require_current(empty)
+
+
+def test_control_flow_signals_are_not_user_errors() -> None:
+    for signal in (WorkerStopped("stop"), LeaseLost("lost")):
+        assert isinstance(signal, ControlFlow) and not isinstance(signal, Exception)
+        with pytest.raises(ControlFlow):
+            try:
+                raise signal
+            except LRSearchError:  # what entry points catch
+                pytest.fail("an LRSearchError handler swallowed a control-flow signal")
+    assert issubclass(StoreUnavailable, StoreError)

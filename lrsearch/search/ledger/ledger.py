@@ -1,0 +1,341 @@
+"""The trial ledger: the one storage boundary of a worker process.
+
+One object per worker, built from Settings, owns one Optuna storage and its engine (shared by
+the worker and its heartbeat thread: SQLAlchemy engines and RDBStorage are thread-safe), the
+one retry policy, and every call into Optuna's private API (through optuna_calls.py). Its
+methods say what happens to a trial: ``claim`` a slot, ``ask`` for a trial, ``start`` it,
+``report`` each epoch (recorded; the answer is whether to prune), ``record_epochs``,
+``finish`` it, ``abandon`` it, ``reap`` the trials of dead workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import optuna
+import sqlalchemy as sa
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from lrsearch import store
+from lrsearch.config import Settings
+from lrsearch.errors import LeaseLost
+from lrsearch.search.ledger import optuna_calls as oc
+from lrsearch.search.ledger.asking import ask
+from lrsearch.search.ledger.reaping import WORKER_LOST, Reaper
+from lrsearch.space import baseline_of
+from lrsearch.store import Outcome
+from lrsearch.store.models import LEASE_ACTIVE, trials
+from lrsearch.store.retry import RetryPolicy
+
+T = TypeVar("T")
+log = logging.getLogger("lrsearch.ledger")
+
+FLUSH_S = 2.0  # per-epoch rows are written at most this often, and when the trial ends
+
+
+@dataclass
+class RunningTrial:
+    """A trial this worker runs: its search, Optuna trial and lease, and unwritten epochs."""
+
+    search: store.Search
+    study: optuna.Study
+    trial: optuna.Trial
+    lease: store.Lease
+    attempt: int
+    prunes: bool = True
+    epochs: list[tuple[int, Mapping[str, float], float]] = field(default_factory=list)
+    flushed_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def number(self) -> int:
+        return self.trial.number
+
+    @property
+    def user_attrs(self) -> dict[str, Any]:
+        return self.trial.user_attrs
+
+
+class TrialLedger:
+    """See the module docstring. ``statements`` counts this process's database round trips."""
+
+    def __init__(self, settings: Settings, storage_url: str | None = None) -> None:
+        url = storage_url or settings.storage_url
+        self.settings = settings
+        self.retry = RetryPolicy(settings.db_retry_s)
+        self.storage = self.retry(  # start-up rides out an outage like any other step
+            lambda: store.make_optuna_storage(url, settings.sqlite_timeout_s), "open the storage"
+        )
+        self.engine = self.storage.engine  # one engine: lrsearch's tables and Optuna's
+        self.statements = 0
+        sa.event.listen(self.engine, "before_cursor_execute", self._count)
+        oc.quiet_storage_logs()
+        self.reaper = Reaper(
+            self.engine, self.storage, settings.stale_after_s, settings.max_attempts
+        )
+        self._held: set[int] = set()
+        self._lost: set[int] = set()
+        self._lock = threading.Lock()
+        self._completed: dict[int, tuple[int, list[FrozenTrial]]] = {}
+
+    def _count(self, *_: Any) -> None:
+        self.statements += 1
+
+    def close(self) -> None:
+        """Close the connections."""
+        self.engine.dispose()
+
+    # -- searches ---------------------------------------------------------------------------
+
+    def check_schema(self) -> None:
+        """Create lrsearch's tables on a fresh database; refuse an outdated one (retried)."""
+        self.retry(lambda: store.ensure_current(self.engine), "check the schema")
+
+    def find(self, name: str) -> store.Search | None:
+        """The search called ``name``, or None."""
+        return self.retry(lambda: store.find_search(self.engine, name), "read the search")
+
+    def search(self, search_id: int) -> store.Search | None:
+        """The search with this id, or None once it was deleted."""
+        return self.retry(lambda: store.search_by_id(self.engine, search_id), "read the search")
+
+    def live_searches(self) -> list[store.Search]:
+        """Searches that may still run trials, oldest first."""
+        return self.retry(lambda: store.live_searches(self.engine), "list searches")
+
+    def load_study(
+        self,
+        search: store.Search,
+        sampler: optuna.samplers.BaseSampler,
+        pruner: optuna.pruners.BasePruner,
+    ) -> optuna.Study:
+        """The search's Optuna study (KeyError if it has none)."""
+        return self.retry(
+            lambda: optuna.load_study(
+                study_name=search.name, storage=self.storage, sampler=sampler, pruner=pruner
+            ),
+            "load the study",
+        )
+
+    def fail_search(self, search: store.Search, reason: str) -> bool:
+        """Mark a search that cannot run failed, with ``reason`` (kept in its ``error``)."""
+        return self.retry(lambda: store.fail_search(self.engine, search.id, reason), "fail")
+
+    # -- a trial's life ---------------------------------------------------------------------
+
+    def claim(self, search: store.Search, worker: str) -> store.Lease | None:
+        """One slot of the search's budget, with a lease (held by this process's heartbeat)."""
+        lease = self.retry(lambda: store.claim_trial(self.engine, search.id, worker), "claim")
+        if lease is not None:
+            with self._lock:
+                self._held.add(lease.id)
+        return lease
+
+    def ask(self, study: optuna.Study, lease: store.Lease) -> optuna.Trial:
+        """A RUNNING Optuna trial for the lease: queued ones first, safe to retry."""
+        tries = itertools.count()
+        trial_id = self.retry(
+            lambda: ask(study, self.engine, lease, retried=next(tries) > 0), "ask for a trial"
+        )
+        # Opening it reads the trial (and the sampler may read the study): retried as well.
+        return self.retry(lambda: oc.open_trial(study, trial_id), "open the trial")
+
+    def start(
+        self, search: store.Search, study: optuna.Study, lease: store.Lease, trial: optuna.Trial
+    ) -> RunningTrial | None:
+        """Link the lease to its trial; None if the lease was reaped meanwhile (then the trial
+        is failed and its parameters queued again, and the caller drops it)."""
+        attempt = int(trial.user_attrs.get("attempt", 1))
+        trial_id = oc.trial_id(trial)
+        started = self.retry(
+            lambda: store.start_trial(self.engine, lease, trial.number, trial_id, attempt),
+            "start the trial",
+        )
+        if not started:
+            frozen = self.retry(lambda: self.storage.get_trial(trial_id), "read the trial")
+            self.retry(lambda: oc.enqueue_again(study, frozen, attempt), "queue the trial again")
+            self.retry(lambda: oc.fail(self.storage, trial_id, WORKER_LOST), "fail the trial")
+            self.drop(lease)
+            return None
+        # Baselines are never pruned: the report compares their whole run with the best.
+        baseline = baseline_of(trial.user_attrs) is not None
+        return RunningTrial(search, study, trial, lease, attempt, oc.prunes(study) and not baseline)
+
+    def set_attrs(self, run: RunningTrial, attrs: Mapping[str, Any]) -> None:
+        """Set user attributes of the running trial."""
+        for key, value in attrs.items():
+            self.retry(lambda k=key, v=value: run.trial.set_user_attr(k, v), "set an attribute")  # type: ignore[misc]
+
+    def call(self, fn: Callable[[], T], what: str) -> T:
+        """Any other storage call on a running trial (suggestions, notes), under the policy."""
+        return self.retry(fn, what)
+
+    def report(
+        self, run: RunningTrial, epoch: int, metrics: Mapping[str, float], value: float
+    ) -> bool:
+        """Record an epoch (buffered); returns whether the pruner stops the trial here.
+
+        Raises LeaseLost when this worker's lease was reaped (after an outage, SIGSTOP): the
+        trial was re-queued already; the caller drops it.
+        """
+        if self.is_lost(run.lease):
+            raise LeaseLost(f"lease lost during trial {run.number}")
+        run.epochs.append((epoch, metrics, value))
+        oc.observe(run.trial, epoch, value)
+        if time.monotonic() - run.flushed_at >= FLUSH_S:
+            self.record_epochs(run)
+        if not run.prunes:
+            return False
+        direction = (
+            StudyDirection.MAXIMIZE
+            if run.search.direction == "maximize"
+            else StudyDirection.MINIMIZE
+        )
+        return self.retry(
+            lambda: oc.pruner_says(
+                run.study, run.trial, direction, lambda: self._completed_of(run)
+            ),
+            "ask the pruner",
+        )
+
+    def record_epochs(self, run: RunningTrial) -> None:
+        """Write the buffered epochs: lrsearch's rows and Optuna's intermediate values, in one
+        transaction. Raises LeaseLost if the trial or the lease is not this worker's any more."""
+        rows = list(run.epochs)
+        if rows:
+            ok = self.retry(lambda: self._write_epochs(run, rows), "record epochs")
+            if not ok:
+                raise LeaseLost(f"lease lost during trial {run.number}")
+        run.epochs.clear()
+        run.flushed_at = time.monotonic()
+
+    def finish(
+        self,
+        run: RunningTrial,
+        outcome: Outcome,
+        *,
+        value: float | None = None,
+        config: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> bool:
+        """Tell Optuna the outcome, then count it with the lease (and maybe the best).
+
+        False when the lease was reaped meanwhile: the trial was re-queued; nothing is counted.
+        """
+        try:
+            self.record_epochs(run)
+        except LeaseLost:
+            self.drop(run.lease)
+            return False
+        told = self.retry(
+            lambda: oc.tell(run.study, run.trial, outcome.trial_state, value), "tell the result"
+        )
+        recorded = told and self.retry(
+            lambda: store.record_trial(
+                self.engine,
+                run.lease,
+                outcome=outcome,
+                trial_number=run.number,
+                value=value,
+                config=config,
+                reason=reason,
+            ),
+            "record the result",
+        )
+        self.drop(run.lease)
+        return recorded
+
+    def abandon(self, run: RunningTrial, reason: str = "interrupted") -> bool:
+        """Interrupted: give the slot back, queue the same parameters again, fail the trial.
+
+        The lease is closed with the re-queue pending in one transaction; if this process dies
+        before the re-queue is done, another worker's reaper completes it.
+        """
+        with contextlib.suppress(LeaseLost):  # reaped: the release below finds it so too
+            self.record_epochs(run)
+        released = self.retry(
+            lambda: store.release_trial(self.engine, run.lease, reason), "release the trial"
+        )
+        if released:
+            pending = store.PendingRequeue(
+                run.lease.id,
+                run.search.id,
+                run.search.name,
+                oc.trial_id(run.trial),
+                run.attempt,
+                Outcome.INTERRUPTED,
+                reason,
+            )
+            self.retry(lambda: self.reaper.requeue(pending), "queue the trial again")
+        self.drop(run.lease)
+        return released
+
+    def release(self, lease: store.Lease, reason: str = "interrupted") -> None:
+        """Give back a claimed slot that has no trial yet."""
+        self.retry(lambda: store.release_trial(self.engine, lease, reason), "release the slot")
+        self.drop(lease)
+
+    def drop(self, lease: store.Lease) -> None:
+        """This process stops beating for the lease."""
+        with self._lock:
+            self._held.discard(lease.id)
+            self._lost.discard(lease.id)
+
+    # -- heartbeat and recovery -------------------------------------------------------------
+
+    def beat(self) -> None:
+        """Refresh this process's leases; note the ones reaped (``is_lost``)."""
+        with self._lock:
+            held = sorted(self._held)
+        lost = store.heartbeat(self.engine, held)
+        if lost:
+            with self._lock:
+                self._lost |= lost & self._held
+
+    def is_lost(self, lease: store.Lease) -> bool:
+        """Whether the heartbeat found this lease reaped."""
+        with self._lock:
+            return lease.id in self._lost
+
+    def reap(self) -> int:
+        """Reap dead workers' leases and complete interrupted re-queues; returns leases reaped."""
+        return self.reaper.reap()
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _write_epochs(
+        self, run: RunningTrial, rows: list[tuple[int, Mapping[str, float], float]]
+    ) -> bool:
+        def ours(conn: sa.Connection) -> bool:
+            status = conn.execute(
+                sa.select(trials.c.status).where(trials.c.id == run.lease.id)
+            ).scalar_one_or_none()
+            if status not in LEASE_ACTIVE:
+                return False
+            store.insert_epochs(conn, run.search.id, run.number, rows)
+            return True
+
+        values = [(epoch, value) for epoch, _, value in rows]
+        return oc.write_intermediate(self.storage, oc.trial_id(run.trial), values, ours)
+
+    def _completed_of(self, run: RunningTrial) -> list[FrozenTrial]:
+        """The study's completed trials, loaded again only when the search counted another.
+
+        A completed trial never changes, so the count of completed trials (one indexed read)
+        tells whether the list the median pruner needs is still the same.
+        """
+        search = store.search_by_id(self.engine, run.search.id)
+        n_complete = search.n_complete if search is not None else -1
+        known = self._completed.get(run.search.id)
+        if known is None or known[0] != n_complete:
+            fresh = oc.trials_in(run.study, (TrialState.COMPLETE,))
+            known = (n_complete, fresh)
+            self._completed[run.search.id] = known
+        return known[1]

@@ -1,0 +1,229 @@
+"""Every use of Optuna's private API in lrsearch, in one module, each for a stated reason.
+
+Optuna's public ``ask``/``tell``/``report`` are not enough for a ledger that must be safe to
+retry and cheap per epoch: a trial's id, the study's storage, a tagged trial created in one
+transaction, a batch of intermediate values written with lrsearch's own epoch rows, and the
+pruner asked with the trial Optuna already holds in memory. If Optuna changes these, this is
+the module to fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages._rdb import models
+from optuna.storages._rdb.storage import _create_scoped_session
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from lrsearch.space.baselines import BASELINE_ATTR, BASELINE_CONFIG_ATTR
+
+# The lease a new trial was created for (a system attribute), so a retried ask finds it.
+LEASE_ATTR = "lrsearch:lease"
+CARRIED_ATTRS = (BASELINE_ATTR, BASELINE_CONFIG_ATTR)  # a re-run of a baseline is a baseline
+
+
+def quiet_storage_logs() -> None:
+    """Optuna logs each failed storage call; the retry policy logs one line per retry instead."""
+    logging.getLogger("optuna.storages._rdb.storage").setLevel(logging.CRITICAL)
+
+
+def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
+    """The storage's id of a trial (Optuna keeps it private; the lease row stores it)."""
+    return int(trial._trial_id)
+
+
+def storage_of(study: optuna.Study) -> BaseStorage:
+    """The study's storage (Optuna's cache in front of the RDBStorage: writes go through it,
+    so it stays coherent)."""
+    return study._storage
+
+
+def trials_in(study: optuna.Study, states: tuple[TrialState, ...]) -> list[FrozenTrial]:
+    """The study's trials in ``states``, not copied."""
+    return list(storage_of(study).get_all_trials(study._study_id, deepcopy=False, states=states))
+
+
+def open_trial(study: optuna.Study, trial_id: int) -> optuna.Trial:
+    """An ``optuna.Trial`` on a RUNNING trial, sampling from the study's current history."""
+    study._thread_local.cached_all_trials = None  # as study.ask() does
+    with warnings.catch_warnings():  # samplers' experimental options warn on every trial
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.Trial(study, trial_id)
+
+
+def create_tagged(study: optuna.Study, lease_id: int) -> int:
+    """Insert a RUNNING trial carrying the lease id, in one transaction (``study.ask`` cannot)."""
+    template = FrozenTrial(
+        number=-1,
+        state=TrialState.RUNNING,
+        value=None,
+        datetime_start=datetime.now(),  # Optuna stores local naive time
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs={},
+        system_attrs={LEASE_ATTR: lease_id},
+        intermediate_values={},
+        trial_id=-1,
+    )
+    return int(storage_of(study).create_new_trial(study._study_id, template_trial=template))
+
+
+def start_queued(storage: BaseStorage, trial_id: int) -> bool:
+    """WAITING -> RUNNING; False if the trial is not WAITING any more."""
+    try:
+        return bool(storage.set_trial_state_values(trial_id, state=TrialState.RUNNING))
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+
+
+def fail(storage: BaseStorage, trial_id: int, reason: str) -> None:
+    """A RUNNING trial becomes FAIL with ``fail_reason``; nothing happens to a finished one."""
+    try:
+        storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+    except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+        return  # finished in the meantime
+
+
+def enqueue_again(study: optuna.Study, lost: FrozenTrial, attempt: int) -> None:
+    """Queue the lost trial's parameters again, once: a repeat finds the first re-run.
+
+    A trial with neither parameters nor baseline attributes had not been configured yet: a
+    fresh sample is as good, so nothing is queued.
+    """
+    carried = {k: lost.user_attrs[k] for k in CARRIED_ATTRS if k in lost.user_attrs}
+    if not (lost.params or carried):
+        return
+    if any(t.user_attrs.get("retry_of") == lost.number for t in trials_in(study, _ALL_STATES)):
+        return
+    study.enqueue_trial(
+        lost.params,
+        user_attrs={"retry_of": lost.number, "attempt": attempt, **carried},
+        skip_if_exists=False,
+    )
+
+
+_ALL_STATES = tuple(TrialState)
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, state: TrialState, value: float | None) -> bool:
+    """``study.tell``, safe to repeat; False if the trial was finished by someone else first.
+
+    A retried tell may find the trial finished by its own first try: in the state it was
+    telling, that is success. GridSampler calls ``study.stop()`` when its grid is used up,
+    which raises outside ``optimize``; Optuna saves the trial's state before that.
+    """
+    current = storage_of(study).get_trial(trial_id(trial))
+    if current.state.is_finished():
+        return current.state == state and (value is None or current.value == value)
+    try:
+        if value is None:
+            study.tell(trial, state=state)
+        else:
+            study.tell(trial, values=value)
+    except RuntimeError as exc:
+        if "Study.stop" not in str(exc):
+            raise
+    return True
+
+
+def observe(trial: optuna.Trial, step: int, value: float) -> None:
+    """Let the pruner see this step's value without writing it yet (written in batches)."""
+    trial._cached_frozen_trial.intermediate_values[step] = value
+
+
+def write_intermediate(
+    storage: RDBStorage,
+    trial_id: int,
+    values: Sequence[tuple[int, float]],
+    also: Any,
+) -> bool:
+    """Write intermediate values of a RUNNING trial in one transaction, with ``also(conn)``.
+
+    ``also`` runs lrsearch's own writes on the same connection, so the epoch rows and Optuna's
+    intermediate values land together. Safe to repeat (steps already written are skipped).
+    False, writing nothing, when the trial is not RUNNING any more (it was reaped).
+    """
+    with _create_scoped_session(storage.scoped_session) as session:
+        trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
+        if trial.state != TrialState.RUNNING:
+            return False
+        if not also(session.connection()):
+            session.rollback()
+            return False
+        steps = [step for step, _ in values]
+        Model = models.TrialIntermediateValueModel
+        written = (
+            set(
+                session.scalars(
+                    Model.__table__.select()
+                    .with_only_columns(Model.step)
+                    .where(Model.trial_id == trial_id, Model.step.in_(steps))
+                )
+            )
+            if steps
+            else set()
+        )
+        rows = []
+        for step, value in values:
+            if step not in written:
+                stored, kind = Model.intermediate_value_to_stored_repr(value)
+                rows.append(
+                    {
+                        "trial_id": trial_id,
+                        "step": step,
+                        "intermediate_value": stored,
+                        "intermediate_value_type": kind,
+                    }
+                )
+        if rows:  # one executemany, not an ORM round trip per row
+            session.execute(Model.__table__.insert(), rows)
+    return True
+
+
+def pruner_says(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    direction: StudyDirection,
+    completed: Any,
+) -> bool:
+    """The study's pruner on the trial as Optuna holds it in memory (values not written yet).
+
+    For the median pruner, only what its decision reads: nothing before the warm-up steps,
+    then the completed trials from ``completed()`` (the ledger keeps them: a completed trial
+    never changes) instead of loading every trial each epoch. Other pruners see the study.
+    """
+    pruner = study.pruner
+    frozen = trial._get_latest_trial()
+    if isinstance(pruner, optuna.pruners.PercentilePruner):
+        step = frozen.last_step
+        if step is None or step < pruner._n_warmup_steps:
+            return False
+        return bool(pruner.prune(_CompletedView(direction, completed()), frozen))  # type: ignore[arg-type]
+    return bool(pruner.prune(study, frozen))
+
+
+def prunes(study: optuna.Study) -> bool:
+    """Whether the study's pruner can ever prune (NopPruner never does)."""
+    return not isinstance(study.pruner, optuna.pruners.NopPruner)
+
+
+class _CompletedView:
+    """What a PercentilePruner reads of a study: its direction and its completed trials."""
+
+    def __init__(self, direction: StudyDirection, completed: Sequence[FrozenTrial]) -> None:
+        self.direction, self._completed = direction, list(completed)
+
+    def get_trials(
+        self, deepcopy: bool = False, states: Iterable[TrialState] | None = None
+    ) -> list[FrozenTrial]:
+        assert states is not None and tuple(states) == (TrialState.COMPLETE,)
+        return self._completed

@@ -1,0 +1,158 @@
+"""What happens to the trial of a worker that died, or of one that was told to stop.
+
+A lease whose heartbeat is older than ``stale_after_s`` (by the database's clock) is reaped;
+exactly one reaper wins each, by a conditional UPDATE:
+
+- the dead worker had told Optuna the result but not counted it: count it now;
+- its trial was running: the lease is closed as LOST and its slot goes back, in one transaction
+  that also leaves the re-queue pending on the lease row; then the same parameters are queued
+  again (attempt + 1) and the Optuna trial is failed (``fail_reason = "worker lost"``). After
+  ``max_attempts`` the trial counts as failed instead, so a search always ends;
+- it had claimed a slot but not asked Optuna yet, or only reserved a queued trial: the slot
+  goes back (the queued trial stays queued).
+
+A re-queue interrupted by a crash stays pending on its lease row; any reaper completes it once
+its closer has been silent for ``stale_after_s``, and every step of it is safe to repeat, so
+the parameters are queued exactly once. Optuna trials left RUNNING whose lease is closed (a
+worker that died between asking and linking its lease) are failed as well.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import optuna
+from optuna.trial import TrialState
+from sqlalchemy.engine import Engine
+
+from lrsearch import store
+from lrsearch.search.ledger import optuna_calls as oc
+from lrsearch.store import Outcome
+
+log = logging.getLogger("lrsearch.recovery")
+
+WORKER_LOST = "worker lost"
+
+
+class Reaper:
+    """Reaps stale leases and completes pending re-queues, on one engine and one storage."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        storage: optuna.storages.RDBStorage,
+        stale_after_s: float,
+        max_attempts: int,
+    ) -> None:
+        self.engine, self.storage = engine, storage
+        self.stale_after_s, self.max_attempts = stale_after_s, max_attempts
+
+    def study(self, name: str) -> optuna.Study:
+        return optuna.load_study(study_name=name, storage=self.storage)
+
+    def reap(self) -> int:
+        """Reap every stale lease, finish interrupted re-queues, fail orphans; returns leases
+        reaped."""
+        reaped = sum(self._reap_one(s) for s in store.stale_leases(self.engine, self.stale_after_s))
+        for pending in store.pending_requeues(self.engine, self.stale_after_s):
+            if store.claim_requeue(self.engine, pending.id, self.stale_after_s):
+                self.requeue(pending)
+        self._fail_orphans()
+        return reaped
+
+    def requeue(self, pending: store.PendingRequeue) -> None:
+        """Queue the abandoned trial's parameters again and fail it; then clear the mark.
+
+        Each step is safe to repeat: the re-run is looked for before it is queued, a finished
+        trial is not failed again, and the mark is cleared last.
+        """
+        study = self.study(pending.search_name)
+        trial = self.storage.get_trial(pending.optuna_trial_id)
+        if trial.state in (TrialState.RUNNING, TrialState.FAIL):
+            attempt = pending.attempt + pending.outcome.next_attempt
+            oc.enqueue_again(study, trial, attempt)
+            oc.fail(self.storage, pending.optuna_trial_id, pending.reason or WORKER_LOST)
+        store.requeue_done(self.engine, pending.id)
+
+    def _reap_one(self, stale: store.StaleLease) -> int:
+        if stale.optuna_trial_id is None:
+            return int(self._close(stale, Outcome.LOST))
+        trial = self.storage.get_trial(stale.optuna_trial_id)
+        if trial.state == TrialState.WAITING:  # reserved but never started: it stays queued
+            return int(self._close(stale, Outcome.LOST))
+        if trial.state.is_finished():  # told Optuna, died before counting it
+            outcome = Outcome.of_finished_state(trial.state)
+            config = trial.user_attrs.get("config")
+            value = trial.value if outcome is Outcome.COMPLETE else None
+            return int(
+                self._close(
+                    stale,
+                    outcome,
+                    value=value,
+                    config=dict(config) if isinstance(config, dict) else None,
+                    reason="counted by the reaper",
+                )
+            )
+        if stale.attempt >= self.max_attempts:
+            reason = f"{WORKER_LOST} ({stale.attempt} attempts)"
+            if not self._close(stale, Outcome.FAILED, reason=reason):
+                return 0
+            oc.fail(self.storage, stale.optuna_trial_id, reason)
+            return 1
+        if not self._close(stale, Outcome.LOST):
+            return 0
+        self.requeue(
+            store.PendingRequeue(
+                stale.id,
+                stale.search_id,
+                stale.search_name,
+                stale.optuna_trial_id,
+                stale.attempt,
+                Outcome.LOST,
+                WORKER_LOST,
+            )
+        )
+        log.warning("reaped trial %s of %s: %s", trial.number, stale.search_name, WORKER_LOST)
+        return 1
+
+    def _close(
+        self,
+        stale: store.StaleLease,
+        outcome: Outcome,
+        *,
+        value: float | None = None,
+        config: dict[str, object] | None = None,
+        reason: str = WORKER_LOST,
+    ) -> bool:
+        return store.reap_lease(
+            self.engine,
+            stale,
+            self.stale_after_s,
+            outcome=outcome,
+            value=value,
+            config=config,
+            reason=reason,
+        )
+
+    def _fail_orphans(self) -> None:
+        """RUNNING trials of live searches whose lease is closed (and not re-queueing).
+
+        Decided by the lease rows, not by comparing start times across hosts' clocks. A trial
+        that no lease ever held was not started by lrsearch, and is left alone.
+        """
+        for search in store.live_searches(self.engine):
+            try:
+                study = self.study(search.name)
+            except KeyError:
+                continue
+            running = oc.trials_in(study, (TrialState.RUNNING,))
+            if not running:
+                continue
+            tags = {oc.trial_id(t): t.system_attrs.get(oc.LEASE_ATTR) for t in running}
+            links = store.lease_links(
+                self.engine, tags, [tag for tag in tags.values() if isinstance(tag, int)]
+            )
+            for trial_id, tag in tags.items():
+                mine = [k for k in links if k.optuna_trial_id == trial_id or k.id == tag]
+                if mine and not any(link.live for link in mine):
+                    oc.fail(self.storage, trial_id, WORKER_LOST)

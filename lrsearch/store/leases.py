@@ -1,0 +1,339 @@
+"""Leases: a claimed slot of a search's budget, held by one worker while its trial runs.
+
+A worker claims a slot with one conditional UPDATE of the search's counter, plus a lease row,
+before it asks Optuna for a trial, so however many processes or hosts run, no more than the
+budget is ever started. The worker's heartbeat keeps the lease alive; a lease whose heartbeat is
+older than the stale timeout, by the database's clock, belongs to a dead worker and is reaped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from lrsearch.store.counters import close_lease, count, update_best
+from lrsearch.store.models import ACTIVE_STATUSES, LEASE_ACTIVE, searches, trials
+from lrsearch.store.outcome import Outcome
+from lrsearch.store.rows import db_now, lock_search, older_than, transaction, utc_now
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A claimed slot of a search's budget, held by one worker while its trial runs."""
+
+    id: int
+    search_id: int
+    search_name: str
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class StaleLease:
+    """An active lease whose worker stopped beating."""
+
+    id: int
+    search_id: int
+    search_name: str
+    trial_number: int | None
+    optuna_trial_id: int | None
+    attempt: int
+
+
+@dataclass(frozen=True)
+class PendingRequeue:
+    """A lease closed as an abandoned attempt whose trial is not failed and re-queued yet."""
+
+    id: int
+    search_id: int
+    search_name: str
+    optuna_trial_id: int
+    attempt: int
+    outcome: Outcome
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class LeaseLink:
+    """A lease row as the orphan check sees it."""
+
+    id: int
+    optuna_trial_id: int | None
+    live: bool  # active, or closed with its re-queue still pending
+
+
+def claim_trial(
+    engine: Engine, search: str | int, worker: str = "local", attempt: int = 1
+) -> Lease | None:
+    """Take one slot of the budget of ``search`` (a name or an id), if one is left and the search
+    is active, with a lease.
+
+    The conditional UPDATE of the counter and the lease row are one transaction, so a slot is
+    never taken without a lease that a reaper can find if the worker dies.
+    """
+    which = searches.c.id == search if isinstance(search, int) else searches.c.name == search
+    query = (
+        searches.update()
+        .where(
+            which,
+            searches.c.trials_claimed < searches.c.trial_budget,
+            searches.c.status.in_(ACTIVE_STATUSES),
+        )
+        .values(
+            trials_claimed=searches.c.trials_claimed + 1, status="running", updated_at=utc_now()
+        )
+        .returning(searches.c.id, searches.c.name)
+    )
+    with transaction(engine) as conn:
+        claimed = conn.execute(query).first()
+        if claimed is None:
+            return None
+        now = db_now(conn)
+        lease_id = conn.execute(
+            trials.insert()
+            .values(
+                search_id=claimed.id,
+                worker=worker[:255],
+                status="claimed",
+                attempt=attempt,
+                claimed_at=now,
+                heartbeat_at=now,
+            )
+            .returning(trials.c.id)
+        ).scalar_one()
+    return Lease(lease_id, claimed.id, claimed.name, attempt)
+
+
+def start_trial(
+    engine: Engine, lease: Lease, trial_number: int, optuna_trial_id: int, attempt: int = 1
+) -> bool:
+    """Link the lease to the Optuna trial it runs (``attempt`` > 1 for a re-run).
+
+    False when the lease is no longer this worker's (reaped while it was asking, after a long
+    database outage). Safe to repeat: a retry after a lost reply finds the link made.
+    """
+    mine = sa.or_(
+        trials.c.status == "claimed",
+        sa.and_(trials.c.status == "running", trials.c.optuna_trial_id == optuna_trial_id),
+    )
+    with transaction(engine) as conn:
+        changed = conn.execute(
+            trials.update()
+            .where(trials.c.id == lease.id, mine)
+            .values(
+                trial_number=trial_number,
+                optuna_trial_id=optuna_trial_id,
+                status="running",
+                attempt=attempt,
+                heartbeat_at=db_now(conn),
+            )
+        )
+        return changed.rowcount == 1
+
+
+def reserve_trial(engine: Engine, lease: Lease, optuna_trial_id: int) -> bool:
+    """Reserve a queued Optuna trial for this claimed lease, before moving it to RUNNING.
+
+    At most one active lease holds a trial: decided under the search's row lock, so only the
+    reserving worker may start it, and after a lost reply it can tell that it did.
+    """
+    holder = sa.select(trials.c.id).where(
+        trials.c.optuna_trial_id == optuna_trial_id, trials.c.status.in_(LEASE_ACTIVE)
+    )
+    with transaction(engine) as conn:
+        lock_search(conn, lease.search_id)
+        if conn.execute(holder).first() is not None:
+            return False
+        changed = conn.execute(
+            trials.update()
+            .where(
+                trials.c.id == lease.id,
+                trials.c.status == "claimed",
+                trials.c.optuna_trial_id.is_(None),
+            )
+            .values(optuna_trial_id=optuna_trial_id)
+        )
+        return changed.rowcount == 1
+
+
+def unreserve_trial(engine: Engine, lease: Lease) -> None:
+    """Drop the reservation of a claimed lease (the queued trial was not its to start)."""
+    with transaction(engine) as conn:
+        conn.execute(
+            trials.update()
+            .where(trials.c.id == lease.id, trials.c.status == "claimed")
+            .values(optuna_trial_id=None)
+        )
+
+
+def reserved_trial_id(engine: Engine, lease: Lease) -> int | None:
+    """The Optuna trial this lease holds, if any."""
+    query = sa.select(trials.c.optuna_trial_id).where(
+        trials.c.id == lease.id, trials.c.status.in_(LEASE_ACTIVE)
+    )
+    with transaction(engine) as conn:
+        found = conn.execute(query).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def heartbeat(engine: Engine, lease_ids: Iterable[int]) -> set[int]:
+    """Refresh these leases (database clock); returns the ones no longer active (reaped)."""
+    lease_ids = list(lease_ids)
+    if not lease_ids:
+        return set()
+    with transaction(engine) as conn:
+        conn.execute(
+            trials.update()
+            .where(trials.c.id.in_(lease_ids), trials.c.status.in_(LEASE_ACTIVE))
+            .values(heartbeat_at=db_now(conn))
+        )
+        active = conn.execute(
+            sa.select(trials.c.id).where(
+                trials.c.id.in_(lease_ids), trials.c.status.in_(LEASE_ACTIVE)
+            )
+        ).scalars()
+        return set(lease_ids) - set(active)
+
+
+def release_trial(
+    engine: Engine,
+    lease: Lease,
+    reason: str = "interrupted",
+    outcome: Outcome = Outcome.INTERRUPTED,
+) -> bool:
+    """Give back the slot of an abandoned trial (it runs again); False if already reaped.
+
+    If the lease holds an Optuna trial, the lease stays marked until that trial is failed and
+    re-queued (see ``pending_requeues``).
+    """
+    with transaction(engine) as conn:
+        search = lock_search(conn, lease.search_id)
+        if not close_lease(conn, lease.id, outcome, reason):
+            return False
+        count(conn, search, outcome)
+    return True
+
+
+def stale_leases(engine: Engine, older_than_s: float) -> list[StaleLease]:
+    """Active leases whose heartbeat is older than ``older_than_s`` seconds (database clock)."""
+    with transaction(engine) as conn:
+        query = _with_search(
+            trials.c.trial_number, trials.c.optuna_trial_id, trials.c.attempt
+        ).where(
+            trials.c.status.in_(LEASE_ACTIVE),
+            older_than(conn, trials.c.heartbeat_at, older_than_s),
+        )
+        return [StaleLease(*row) for row in conn.execute(query)]
+
+
+def reap_lease(
+    engine: Engine,
+    stale: StaleLease,
+    older_than_s: float,
+    *,
+    outcome: Outcome,
+    value: float | None = None,
+    config: Mapping[str, Any] | None = None,
+    reason: str = "worker lost",
+) -> bool:
+    """Close a stale lease: count its trial (a final ``outcome``), or give its slot back (LOST).
+
+    The heartbeat is checked again under the lock, so a worker that was only slow and has
+    just beaten keeps its lease. Returns whether this call reaped it.
+    """
+    outcome = Outcome(outcome)
+    with transaction(engine) as conn:
+        search = lock_search(conn, stale.search_id)
+        still_stale = older_than(conn, trials.c.heartbeat_at, older_than_s)
+        if not close_lease(conn, stale.id, outcome, reason, extra_where=still_stale):
+            return False
+        count(conn, search, outcome)
+        if outcome is Outcome.COMPLETE and value is not None and config is not None:
+            update_best(conn, search, stale.trial_number or 0, value, config)
+    return True
+
+
+def pending_requeues(engine: Engine, older_than_s: float) -> list[PendingRequeue]:
+    """Abandoned attempts whose trial still has to be failed and its parameters queued again,
+    and whose closer has not touched them for ``older_than_s`` seconds (it died midway)."""
+    with transaction(engine) as conn:
+        query = _with_search(
+            trials.c.optuna_trial_id, trials.c.attempt, trials.c.status, trials.c.reason
+        ).where(_pending(), older_than(conn, trials.c.heartbeat_at, older_than_s))
+        return [
+            PendingRequeue(i, s, n, t, a, Outcome.of_lease_status(status), r)
+            for i, s, n, t, a, status, r in conn.execute(query)
+        ]
+
+
+def claim_requeue(engine: Engine, lease_id: int, older_than_s: float) -> bool:
+    """Take over a pending re-queue whose closer died; exactly one reaper wins it.
+
+    The winner's stamp keeps the others off for ``older_than_s``; if it dies too, the next
+    reaper takes over (every step of a re-queue is safe to repeat).
+    """
+    with transaction(engine) as conn:
+        changed = conn.execute(
+            trials.update()
+            .where(
+                trials.c.id == lease_id,
+                _pending(),
+                older_than(conn, trials.c.heartbeat_at, older_than_s),
+            )
+            .values(heartbeat_at=db_now(conn))
+        )
+        return changed.rowcount == 1
+
+
+def _with_search(*columns: Any) -> sa.Select[Any]:
+    """Lease rows (id, search id, search name, ``columns``) in lease order."""
+    return (
+        sa.select(trials.c.id, trials.c.search_id, searches.c.name, *columns)
+        .join(searches, searches.c.id == trials.c.search_id)
+        .order_by(trials.c.id)
+    )
+
+
+def _pending() -> sa.ColumnElement[bool]:
+    return sa.and_(
+        trials.c.status.in_([o.lease_status for o in Outcome if not o.final]),
+        trials.c.finished_at.is_(None),
+        trials.c.optuna_trial_id.is_not(None),
+    )
+
+
+def requeue_done(engine: Engine, lease_id: int) -> None:
+    """The abandoned attempt's trial is failed and its parameters queued: clear the mark."""
+    with transaction(engine) as conn:
+        conn.execute(
+            trials.update()
+            .where(trials.c.id == lease_id, trials.c.finished_at.is_(None))
+            .values(finished_at=db_now(conn))
+        )
+
+
+def active_leases(engine: Engine) -> dict[int, int | None]:
+    """Every active lease's id, with the Optuna trial id it holds (None before asking)."""
+    query = sa.select(trials.c.id, trials.c.optuna_trial_id).where(
+        trials.c.status.in_(LEASE_ACTIVE)
+    )
+    with transaction(engine) as conn:
+        return {int(lease): trial for lease, trial in conn.execute(query)}
+
+
+def lease_links(
+    engine: Engine, optuna_trial_ids: Iterable[int], lease_ids: Iterable[int]
+) -> list[LeaseLink]:
+    """The lease rows that hold one of these Optuna trials, or have one of these ids."""
+    trial_ids, ids = list(optuna_trial_ids), list(lease_ids)
+    if not trial_ids and not ids:
+        return []
+    live = sa.or_(trials.c.status.in_(LEASE_ACTIVE), trials.c.finished_at.is_(None))
+    query = sa.select(trials.c.id, trials.c.optuna_trial_id, live).where(
+        sa.or_(trials.c.optuna_trial_id.in_(trial_ids), trials.c.id.in_(ids))
+    )
+    with transaction(engine) as conn:
+        return [LeaseLink(int(i), t, bool(alive)) for i, t, alive in conn.execute(query)]

@@ -1,0 +1,116 @@
+"""Recording what trials did: their outcome (with the best), and their per-epoch results."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from lrsearch.store.counters import close_lease, count, update_best
+from lrsearch.store.leases import Lease
+from lrsearch.store.models import best, epoch_metrics, searches
+from lrsearch.store.outcome import Outcome
+from lrsearch.store.rows import Best, lock_search, transaction, utc
+
+EpochRow = tuple[int, Mapping[str, float], float]
+
+
+def record_trial(
+    engine: Engine,
+    lease: Lease,
+    *,
+    outcome: Outcome | str,
+    trial_number: int,
+    value: float | None = None,
+    config: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+) -> bool:
+    """Count a finished trial and close its lease; a complete one may become the best.
+
+    All in one transaction. Returns False (and changes nothing) when the lease was already
+    reaped, so a worker that was presumed dead never counts a trial twice.
+    """
+    outcome = Outcome(outcome)
+    with transaction(engine) as conn:
+        search = lock_search(conn, lease.search_id)
+        if not close_lease(conn, lease.id, outcome, reason):
+            return False
+        count(conn, search, outcome)
+        if outcome is Outcome.COMPLETE and value is not None and config is not None:
+            update_best(conn, search, trial_number, value, config)
+    return True
+
+
+def record_epochs(
+    engine: Engine, search_id: int, trial_number: int, rows: Sequence[EpochRow]
+) -> None:
+    """Per-epoch results ``(epoch, metrics, value)``: train loss, the metric, LR and seconds.
+
+    One transaction for all the rows: workers batch them, to keep database round trips (and,
+    on SQLite, lock hand-offs between workers) off the per-epoch path. Safe to repeat.
+    """
+    if rows:
+        with transaction(engine) as conn:
+            insert_epochs(conn, search_id, trial_number, rows)
+
+
+def insert_epochs(
+    conn: sa.Connection, search_id: int, trial_number: int, rows: Sequence[EpochRow]
+) -> None:
+    """Insert epoch rows in the caller's transaction, one statement; rows already there stay.
+
+    Insert-or-ignore on (search, trial, epoch): a retry after a COMMIT whose reply was lost
+    finds its rows written and must not fail on the duplicate key.
+    """
+    if not rows:
+        return
+    values = [
+        {
+            "search_id": search_id,
+            "trial_number": trial_number,
+            "epoch": epoch,
+            "step": int(metrics.get("step", 0)),
+            "train_loss": _finite(metrics.get("train_loss")),
+            "value": _finite(value),
+            "lr": _finite(metrics.get("lr")),
+            "seconds": _finite(metrics.get("seconds")),
+        }
+        for epoch, metrics, value in rows
+    ]
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(epoch_metrics).values(values).on_conflict_do_nothing())
+
+
+def epochs_of(engine: Engine, name: str, trial_number: int) -> list[dict[str, Any]]:
+    """The per-epoch rows of trial ``trial_number`` of search ``name``, by epoch."""
+    query = (
+        sa.select(epoch_metrics)
+        .join(searches, searches.c.id == epoch_metrics.c.search_id)
+        .where(searches.c.name == name, epoch_metrics.c.trial_number == trial_number)
+        .order_by(epoch_metrics.c.epoch)
+    )
+    with transaction(engine) as conn:
+        return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def get_best(engine: Engine, name: str) -> Best | None:
+    """The best complete trial of the search, or None while none has completed."""
+    query = (
+        sa.select(best.c.trial_number, best.c.value, best.c.config_json, best.c.updated_at)
+        .join(searches, searches.c.id == best.c.search_id)
+        .where(searches.c.name == name)
+    )
+    with transaction(engine) as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        return None
+    return Best(row.trial_number, row.value, json.loads(row.config_json), utc(row.updated_at))
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
