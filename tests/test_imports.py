@@ -24,7 +24,7 @@ import pytest
         ("lrsearch.train", ("optuna", "sqlalchemy")),
         ("lrsearch.api", ("torch", "matplotlib", "sklearn")),
         ("lrsearch.client", ("torch", "optuna", "sqlalchemy")),
-        ("lrsearch.search.create", ("torch",)),
+        ("lrsearch.service", ("torch",)),
     ],
 )
 def test_importing_a_room_does_not_import(module: str, forbidden: tuple[str, ...]) -> None:

@@ -13,8 +13,8 @@ import optuna
 import torch
 
 from lrsearch.errors import TrainingDiverged
-from lrsearch.search import notes
 from lrsearch.search.ledger import Outcome, RunningTrial, TrialLedger
+from lrsearch.service import notes
 from lrsearch.space import TrialConfig, baseline_of, suggest
 from lrsearch.spec import SearchSpec
 from lrsearch.train.loop import RunLength, train

@@ -127,7 +127,7 @@ def _resume(engine: Engine, existing: store.Search, spec: SearchSpec) -> store.S
             f"a search named {spec.name!r} already exists with a different spec: "
             "give this one another name, or run the same spec to resume"
         )
-    if existing.status in ("stopping", "cancelled", "failed"):
+    if existing.status in ("stopping", "failed"):
         store.set_status(engine, spec.name, "running")
     return store.get_search(engine, spec.name)
 

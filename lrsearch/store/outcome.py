@@ -48,14 +48,16 @@ class Outcome(StrEnum):
         return 1 if self is Outcome.LOST else 0
 
     @property
+    def state_name(self) -> str:
+        """The name of the Optuna state of the trial that ended so (the API's trial state)."""
+        return {Outcome.COMPLETE: "COMPLETE", Outcome.PRUNED: "PRUNED"}.get(self, "FAIL")
+
+    @property
     def trial_state(self) -> TrialState:
         """The Optuna state of the trial that ended so."""
         from optuna.trial import TrialState
 
-        return {
-            Outcome.COMPLETE: TrialState.COMPLETE,
-            Outcome.PRUNED: TrialState.PRUNED,
-        }.get(self, TrialState.FAIL)
+        return TrialState[self.state_name]
 
     @classmethod
     def of_lease_status(cls, status: str) -> Outcome:

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from lrsearch.errors import NotFoundError
-from lrsearch.store.models import best, epoch_metrics, searches, trials
+from lrsearch.store.models import LEASE_ACTIVE, best, epoch_metrics, searches, trials
+from lrsearch.store.outcome import Outcome
 from lrsearch.store.rows import Search
 from lrsearch.store.rows import search_from as _search_from
 from lrsearch.store.rows import transaction as _transaction
@@ -86,12 +87,15 @@ def search_summary(engine: Engine, name: str) -> SearchSummary:
 
 # Lease statuses as the Optuna trial states they stand for. A released or stale lease is an
 # abandoned attempt: its Optuna trial was failed ("interrupted", "worker lost") and run again.
-LEASE_STATES: dict[str, tuple[str, ...]] = {
-    "RUNNING": ("claimed", "running"),
-    "COMPLETE": ("complete",),
-    "PRUNED": ("pruned",),
-    "FAIL": ("failed", "released", "stale"),
-}
+def _lease_states() -> dict[str, tuple[str, ...]]:
+    """Trial state (as the API names it) -> the lease statuses that show it, from Outcome."""
+    states: dict[str, tuple[str, ...]] = {"RUNNING": tuple(LEASE_ACTIVE)}
+    for outcome in Outcome:
+        states[outcome.state_name] = (*states.get(outcome.state_name, ()), outcome.lease_status)
+    return states
+
+
+LEASE_STATES = _lease_states()
 
 
 def trial_page(

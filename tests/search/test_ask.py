@@ -20,10 +20,10 @@ from optuna.trial import TrialState
 from lrsearch import store
 from lrsearch.config import Settings
 from lrsearch.errors import StoreUnavailable
-from lrsearch.search.create import open_search
 from lrsearch.search.ledger import LEASE_ATTR, TrialLedger
 from lrsearch.search.ledger.asking import ask
 from lrsearch.search.ledger.optuna_calls import trial_id
+from lrsearch.service.create import open_search
 from lrsearch.spec import parse_spec
 
 SpecFactory = Callable[..., dict[str, Any]]

@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from lrsearch import store
 from lrsearch.config import Settings
 from lrsearch.errors import StoreUnavailable
-from lrsearch.search.create import open_search
 from lrsearch.search.ledger import RunningTrial, TrialLedger
 from lrsearch.search.ledger.reaping import Reaper
 from lrsearch.search.objective import configure
 from lrsearch.search.worker import Worker
+from lrsearch.service.create import open_search
 from lrsearch.spec import parse_spec
 
 SpecFactory = Callable[..., dict[str, Any]]
