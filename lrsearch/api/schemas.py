@@ -37,6 +37,22 @@ class Health(_Out):
 class Ready(_Out):
     status: Literal["ready"]
     schema_revision: str
+    agents_alive: int = Field(
+        description="agents whose heartbeat is younger than LRSEARCH_STALE_AFTER_S"
+    )
+
+
+class AgentPublic(_Out):
+    name: str = Field(description="host:pid, as its trials' `worker`")
+    state: Literal["alive", "stopped", "lost"]
+    started_at: datetime
+    heartbeat_at: datetime
+    running: int = Field(description="trials it runs now")
+
+
+class AgentsPublic(_Out):
+    data: list[AgentPublic]
+    alive: int
 
 
 class ParamPublic(_Out):

@@ -141,6 +141,7 @@ class Worker:
             self.ledger.check_schema()
             if self.only is not None and self.ledger.find(self.only) is None:
                 raise NotFoundError(f"no study named {self.only!r}")
+            self.ledger.register_agent(self.name)
             heartbeat.start()
             while self._step():
                 pass
@@ -148,6 +149,7 @@ class Worker:
         finally:
             if heartbeat.is_alive():
                 heartbeat.stop()
+            self.ledger.unregister_agent()
             self.summary.statements = self.ledger.statements - counted_before
             if self._injected is None:
                 self.ledger.close()

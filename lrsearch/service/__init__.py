@@ -8,12 +8,14 @@ into a JSON 4xx:
   ``POST /v1/studies``), under a :class:`SubmitPolicy` (local user, or HTTP client with the
   server's allowed modules and data roots);
 - reading and ending: :func:`list_studies`, :func:`get_study`, :func:`stop_study`,
-  :func:`delete_study`, :func:`best_config`, :func:`best_pytorch`, :func:`readiness`;
+  :func:`delete_study`, :func:`best_config`, :func:`best_pytorch`;
+- the service itself: :func:`readiness` (schema and live agents), :func:`list_agents`;
 - trials: :func:`trial_page`, :func:`trial_detail`, :func:`trial_curves`;
 - the report: :func:`report_page` (data gathered here, rendered by lrsearch.report);
 - optuna-dashboard's notes: :mod:`lrsearch.service.notes`.
 """
 
+from lrsearch.service.agents import Readiness, list_agents, readiness
 from lrsearch.service.backend import Backend
 from lrsearch.service.create import create_search, trial_budget
 from lrsearch.service.policy import SubmitPolicy, TaskProbe, inside_data_roots
@@ -24,7 +26,6 @@ from lrsearch.service.studies import (
     delete_study,
     get_study,
     list_studies,
-    readiness,
     stop_study,
 )
 from lrsearch.service.trials import TrialCurve, trial_curves, trial_detail, trial_page
@@ -32,6 +33,7 @@ from lrsearch.store import Search, SearchSummary
 
 __all__ = [
     "Backend",
+    "Readiness",
     "ReportRenderer",
     "Search",
     "SearchSummary",
@@ -44,6 +46,7 @@ __all__ = [
     "delete_study",
     "get_study",
     "inside_data_roots",
+    "list_agents",
     "list_studies",
     "readiness",
     "report_page",

@@ -1,4 +1,4 @@
-"""Reading and ending searches: list, one study, stop, delete, the best config, readiness.
+"""Reading and ending searches: list, one study, stop, delete, the best config.
 
 Searches and their best configs come from lrsearch's tables (a fixed number of indexed queries,
 whatever the number of trials); Optuna's data only through its storage API.
@@ -14,15 +14,8 @@ from lrsearch.errors import ConflictError
 from lrsearch.schedules import ScheduleSpec, curve
 from lrsearch.schedules.codegen import pytorch_snippet
 from lrsearch.service.backend import Backend
-from lrsearch.store.migrate import head_revision
 
 ACTIVE = ("queued", "running", "stopping")
-
-
-def readiness(backend: Backend) -> str:
-    """The schema revision, once the database answers and its schema is current."""
-    store.require_current(backend.reader)
-    return head_revision()
 
 
 def list_studies(

@@ -1,5 +1,12 @@
 """What persists: lrsearch's own tables, the Optuna storage factory, and schema upgrades."""
 
+from lrsearch.store.agents import (
+    Agent,
+    count_alive,
+    list_agents,
+    register_agent,
+    stop_agent,
+)
 from lrsearch.store.engine import make_engine, make_optuna_storage
 from lrsearch.store.leases import (
     Lease,
@@ -51,6 +58,7 @@ from lrsearch.store.views import (
 
 __all__ = [
     "LEASE_STATES",
+    "Agent",
     "Best",
     "Lease",
     "LeaseLink",
@@ -65,6 +73,7 @@ __all__ = [
     "best_summary",
     "claim_requeue",
     "claim_trial",
+    "count_alive",
     "create_search",
     "delete_search",
     "ensure_current",
@@ -76,6 +85,7 @@ __all__ = [
     "heartbeat",
     "insert_epochs",
     "lease_links",
+    "list_agents",
     "list_searches",
     "live_searches",
     "make_engine",
@@ -84,6 +94,7 @@ __all__ = [
     "reap_lease",
     "record_epochs",
     "record_trial",
+    "register_agent",
     "release_trial",
     "requeue_done",
     "require_current",
@@ -95,6 +106,7 @@ __all__ = [
     "set_status",
     "stale_leases",
     "start_trial",
+    "stop_agent",
     "stop_search",
     "transaction",
     "trial_lease",

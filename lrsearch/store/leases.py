@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from lrsearch.store.agents import beat_agent
 from lrsearch.store.counters import close_lease, count, update_best
 from lrsearch.store.models import ACTIVE_STATUSES, LEASE_ACTIVE, searches, trials
 from lrsearch.store.outcome import Outcome
@@ -179,12 +180,17 @@ def reserved_trial_id(engine: Engine, lease: Lease) -> int | None:
     return None if found is None else int(found)
 
 
-def heartbeat(engine: Engine, lease_ids: Iterable[int]) -> set[int]:
-    """Refresh these leases (database clock); returns the ones no longer active (reaped)."""
+def heartbeat(engine: Engine, lease_ids: Iterable[int], agent_id: int | None = None) -> set[int]:
+    """Refresh these leases and the agent's row (database clock), in one transaction; returns
+    the leases no longer active (reaped)."""
     lease_ids = list(lease_ids)
-    if not lease_ids:
+    if not lease_ids and agent_id is None:
         return set()
     with transaction(engine) as conn:
+        if agent_id is not None:
+            beat_agent(conn, agent_id)
+        if not lease_ids:
+            return set()
         conn.execute(
             trials.update()
             .where(trials.c.id.in_(lease_ids), trials.c.status.in_(LEASE_ACTIVE))

@@ -36,6 +36,9 @@ searches = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("error", sa.Text, nullable=True),
     sa.CheckConstraint("trials_claimed >= 0", name="ck_lr_searches_claimed"),
+    # Ids are never reused (SQLite would hand a deleted last row's id to the next search):
+    # agents cache a search's context by its id.
+    sqlite_autoincrement=True,
 )
 
 LEASE_ACTIVE = ("claimed", "running")
@@ -98,4 +101,18 @@ best = sa.Table(
     sa.Column("value", sa.Float, nullable=False),
     sa.Column("config_json", sa.Text, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# One row per agent process (`lrsearch worker`), beating with its heartbeat thread: what
+# `/ready` and `GET /v1/agents` count. An agent silent for the stale window is presumed dead.
+agents = sa.Table(
+    "lr_agents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False),  # host:pid, as its leases' `worker`
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("stopped_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_lr_agents_heartbeat", "heartbeat_at"),
+    sqlite_autoincrement=True,
 )

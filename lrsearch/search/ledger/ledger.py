@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from lrsearch import store
 from lrsearch.config import Settings
-from lrsearch.errors import LeaseLost
+from lrsearch.errors import LeaseLost, StoreError
 from lrsearch.search.ledger import optuna_calls as oc
 from lrsearch.search.ledger.asking import ask
 from lrsearch.search.ledger.reaping import WORKER_LOST, Reaper
@@ -82,6 +82,7 @@ class TrialLedger:
         )
         self._held: set[int] = set()
         self._lost: set[int] = set()
+        self.agent_id: int | None = None
         self._lock = threading.Lock()
         self._completed: dict[int, tuple[int, list[FrozenTrial]]] = {}
 
@@ -290,11 +291,25 @@ class TrialLedger:
 
     # -- heartbeat and recovery -------------------------------------------------------------
 
+    def register_agent(self, name: str) -> None:
+        """Count this process among the agents (``/ready``, ``GET /v1/agents``) from now on."""
+        self.agent_id = self.retry(lambda: store.register_agent(self.engine, name), "register")
+
+    def unregister_agent(self) -> None:
+        """This agent exits cleanly (a failure here only leaves it to be seen as lost)."""
+        agent_id, self.agent_id = self.agent_id, None
+        if agent_id is not None:
+            try:
+                store.stop_agent(self.engine, agent_id)
+            except StoreError as exc:
+                log.warning("could not mark agent %s stopped: %s", agent_id, exc)
+
     def beat(self) -> None:
-        """Refresh this process's leases; note the ones reaped (``is_lost``)."""
+        """Refresh this process's leases and its agent row; note the leases reaped
+        (``is_lost``)."""
         with self._lock:
             held = sorted(self._held)
-        lost = store.heartbeat(self.engine, held)
+        lost = store.heartbeat(self.engine, held, self.agent_id)
         if lost:
             with self._lock:
                 self._lost |= lost & self._held
