@@ -79,7 +79,8 @@ def test_reading_commands_on_a_missing_database_are_one_line(
     url = f"sqlite:///{tmp_path / 'none.db'}"
     for command in (["best", "x"], ["stop", "x"], ["report", "x"], ["dashboard"]):
         code, _out, err = run_main(monkeypatch, capsys, *command, "--storage", url)
-        assert code == 2 and err.count("\n") == 1, (command, err)
+        # a store error (exit 1), not bad input (exit 2): the command line itself was fine
+        assert code == 1 and err.count("\n") == 1, (command, err)
         assert err.startswith("lrsearch: error: no database file at"), err
     assert not (tmp_path / "none.db").exists()
 
