@@ -55,8 +55,9 @@ FloatArray = npt.NDArray[np.float64]
 Column = npt.NDArray[Any]
 
 
-def _as_float(name: str, values: Column) -> FloatArray:
-    """A feature column as float64, or an error naming the column and its first bad row."""
+def _as_float(position: int, values: Column) -> FloatArray:
+    """A feature column as float64, or an error naming the column's position and its first bad
+    row (never the column's name or values: they are the file's contents)."""
     if values.dtype.kind in "biuf":
         return values.astype(np.float64)
     for row, value in enumerate(values, start=1):
@@ -66,10 +67,9 @@ def _as_float(name: str, values: Column) -> FloatArray:
             elif value is None or isinstance(value, bool) or not isinstance(value, int | float):
                 raise TypeError
         except (TypeError, ValueError):
-            shown = value if value is None else str(value)
-            what = "is empty" if shown in ("", None) else f"holds {shown!r}"
+            what = "is empty" if value is None or str(value) == "" else "holds text"
             raise InvalidInputError(
-                PATH_FIELD, f"column {name!r} is not numeric: data row {row} {what}"
+                PATH_FIELD, f"column {position} is not numeric: data row {row} {what}"
             ) from None
     return np.array([float(v) for v in values], dtype=np.float64)
 
@@ -93,9 +93,12 @@ def _read_csv(path: Path) -> dict[str, Column]:
     if not rows:
         raise InvalidInputError(PATH_FIELD, f"{path} is empty; it needs a header row")
     header = [name.strip() for name in rows[0]]
-    duplicates = sorted({name for name in header if header.count(name) > 1})
-    if duplicates:
-        raise InvalidInputError(PATH_FIELD, f"{path} repeats column names {duplicates}")
+    for i, name in enumerate(header):
+        if name in header[:i]:
+            first = header.index(name) + 1
+            raise InvalidInputError(
+                PATH_FIELD, f"{path} repeats a column name (columns {first} and {i + 1})"
+            )
     body = [row for row in rows[1:] if row]  # blank lines carry nothing
     for line, row in enumerate(body, start=1):
         if len(row) != len(header):
@@ -121,10 +124,10 @@ def _read_parquet(path: Path) -> dict[str, Column]:
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise InvalidInputError(PATH_FIELD, f"cannot read {path} as Parquet: {exc}") from exc
     columns: dict[str, Column] = {}
-    for name in table.column_names:
+    for i, name in enumerate(table.column_names, start=1):
         values = np.asarray(table.column(name).to_numpy())
         if values.ndim != 1:
-            raise InvalidInputError(PATH_FIELD, f"column {name!r} is not a column of scalars")
+            raise InvalidInputError(PATH_FIELD, f"column {i} of {path} is not a column of scalars")
         columns[str(name)] = values
     return columns
 
@@ -141,16 +144,16 @@ def _read_npz(path: Path, target: str) -> tuple[dict[str, Column], FloatArray | 
         if target not in arrays:
             raise InvalidInputError(
                 TARGET_FIELD,
-                f"{target!r} is not in {path}; its arrays are {', '.join(arrays)}",
+                f"{target!r} is not an array of {path} (it has {len(arrays)} arrays)",
             )
         if x.dtype.kind not in "biuf":
             raise InvalidInputError(PATH_FIELD, f"array 'x' in {path} is not numeric")
         return {target: arrays[target]}, x.astype(np.float64)
-    for name, values in arrays.items():
+    for i, values in enumerate(arrays.values(), start=1):
         if values.ndim != 1:
             raise InvalidInputError(
                 PATH_FIELD,
-                f"array {name!r} in {path} has shape {values.shape}; an .npz holds either one "
+                f"array {i} of {path} has shape {values.shape}; an .npz holds either one "
                 "1-D array per column, or a 2-D array 'x' with the features plus the target",
             )
     return arrays, None
@@ -175,22 +178,21 @@ def _read_table(path: Path, target: str) -> tuple[FloatArray, Column, list[str]]
     if target not in columns:
         raise InvalidInputError(
             TARGET_FIELD,
-            f"{target!r} is not a column of {path}; its columns are "
-            f"{', '.join(columns) if columns else '(none)'}",
+            f"{target!r} is not a column of {path} (it has {len(columns)} columns)",
         )
+    position = {name: i for i, name in enumerate(columns, start=1)}  # for messages: no names
     y = columns.pop(target)
     if x is not None:
         names = [f"x[:, {j}]" for j in range(x.shape[1])]
     else:
         names = list(columns)
-        lengths = {name: len(values) for name, values in columns.items()}
-        if any(n != len(y) for n in lengths.values()):
+        if any(len(values) != len(y) for values in columns.values()):
             raise InvalidInputError(
-                PATH_FIELD, f"columns of {path} differ in length: {lengths}, {target}={len(y)}"
+                PATH_FIELD, f"columns of {path} differ in length (the target has {len(y)} rows)"
             )
         x = np.zeros((len(y), len(names)), dtype=np.float64)
         for j, name in enumerate(names):
-            x[:, j] = _as_float(name, columns[name])
+            x[:, j] = _as_float(position[name], columns[name])
     if x.shape[0] != len(y):
         raise InvalidInputError(
             PATH_FIELD, f"'x' in {path} has {x.shape[0]} rows, {target!r} has {len(y)}"
@@ -204,10 +206,9 @@ def _read_table(path: Path, target: str) -> tuple[FloatArray, Column, list[str]]
     bad = ~np.isfinite(x)
     if bad.any():
         row, col = (int(i) for i in np.argwhere(bad)[0])
+        where = f"column {position[names[col]]}" if names[col] in position else names[col]
         raise InvalidInputError(
-            PATH_FIELD,
-            f"column {names[col]!r} has a missing or non-finite value "
-            f"({x[row, col]}) in data row {row + 1}",
+            PATH_FIELD, f"{where} has a missing or non-finite value in data row {row + 1}"
         )
     return x, y, names
 
@@ -220,7 +221,7 @@ def _encode_target(y_raw: Column, kind: str) -> tuple[str, Column]:
         if bad.any():
             row = int(np.argmax(bad)) + 1
             raise InvalidInputError(
-                TARGET_FIELD, f"has a missing or non-finite value ({y[row - 1]}) in data row {row}"
+                TARGET_FIELD, f"has a missing or non-finite value in data row {row}"
             )
         integral = bool(np.all(y == np.round(y)))
         classes = np.unique(y)
@@ -228,10 +229,10 @@ def _encode_target(y_raw: Column, kind: str) -> tuple[str, Column]:
             auto = integral and len(classes) <= MAX_AUTO_CLASSES
             kind = "classification" if auto else "regression"
         if kind == "classification" and not integral:
-            example = y[y != np.round(y)][0]
+            row = int(np.argmax(y != np.round(y))) + 1
             raise InvalidInputError(
                 TARGET_FIELD,
-                f"classification needs integer or text labels; found {example} "
+                f"classification needs integer or text labels; data row {row} holds a fraction "
                 "(use kind='regression')",
             )
     else:
@@ -246,15 +247,15 @@ def _encode_target(y_raw: Column, kind: str) -> tuple[str, Column]:
                 f"{MAX_AUTO_CLASSES} classes (pass kind='classification' to train anyway)",
             )
         if kind == "regression":
-            example = next(v for v in y if not _is_number(v))
+            row = next(i for i, v in enumerate(y, start=1) if not _is_number(v))
             raise InvalidInputError(
-                TARGET_FIELD, f"regression needs a numeric target; found {str(example)!r}"
+                TARGET_FIELD, f"regression needs a numeric target; data row {row} holds text"
             )
         kind = "classification"
     if kind == "regression":
         return kind, y
     if len(classes) < 2:
-        raise InvalidInputError(TARGET_FIELD, f"has a single class ({classes[0]}); need two")
+        raise InvalidInputError(TARGET_FIELD, "has a single class; need two")
     return kind, np.searchsorted(classes, y).astype(np.int64)
 
 

@@ -372,7 +372,7 @@ def test_tabular_parquet_reader_glue(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert_invalid("task_options.target", lambda: tabular(path, "animal"), "row 6")
     columns["animal"][5] = "cat"
     columns["b"] = [*columns["b"][:7], "x", *columns["b"][8:]]
-    assert_invalid("task_options.path", lambda: tabular(path, "animal"), "'b'", "row 8")
+    assert_invalid("task_options.path", lambda: tabular(path, "animal"), "column 2", "row 8")
 
 
 def test_tabular_parquet_without_pyarrow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -396,24 +396,24 @@ def rows(n: int, line: Callable[[int], str]) -> str:
 @pytest.mark.parametrize(
     ("text", "target", "field", "words"),
     [
-        ("a,y\n" + rows(20, lambda i: f"{i},{i % 2}"), "z", "task_options.target", ("a, y",)),
+        ("a,y\n" + rows(20, lambda i: f"{i},{i % 2}"), "z", "task_options.target", ("2 columns",)),
         (
             "a,b,y\n" + rows(20, lambda i: f"{i},{'x' if i == 4 else i},{i % 2}"),
             "y",
             "task_options.path",
-            ("'b'", "row 5", "'x'"),
+            ("column 2", "row 5", "holds text"),
         ),
         (
             "a,y\n" + rows(20, lambda i: f"{'' if i == 2 else i},{i % 2}"),
             "y",
             "task_options.path",
-            ("'a'", "row 3", "empty"),
+            ("column 1", "row 3", "empty"),
         ),
         (
             "a,y\n" + rows(20, lambda i: f"{'nan' if i == 6 else i},{i % 2}"),
             "y",
             "task_options.path",
-            ("'a'", "row 7", "nan"),
+            ("column 1", "row 7", "non-finite"),
         ),
         (
             "a,y\n" + rows(20, lambda i: f"{i},{'nan' if i == 3 else i % 2}"),
@@ -446,7 +446,7 @@ def test_tabular_bad_csv(
 def test_tabular_kind_mismatches(tmp_path: Path) -> None:
     text_labels = bad_csv(tmp_path, "a,y\n" + rows(20, lambda i: f"{i},{'pq'[i % 2]}"))
     assert_invalid(
-        "task_options.target", lambda: tabular(text_labels, "y", kind="regression"), "found 'p'"
+        "task_options.target", lambda: tabular(text_labels, "y", kind="regression"), "holds text"
     )
     floats = tmp_path / "f.csv"
     floats.write_text("a,y\n" + rows(20, lambda i: f"{i},{i / 3}"))
@@ -460,6 +460,29 @@ def test_tabular_kind_mismatches(tmp_path: Path) -> None:
     assert int(tabular(many, "y", kind="classification").y_train.max()) <= 119
 
 
+SECRET = "s3cret"
+
+
+@pytest.mark.parametrize(
+    ("text", "target"),
+    [
+        (f"{SECRET}_a,y\n" + rows(20, lambda i: f"{i},{i % 2}"), "nope"),  # not a column
+        ("a,y\n" + rows(20, lambda i: f"{SECRET if i == 4 else i},{i % 2}"), "y"),  # text
+        (f"{SECRET},{SECRET},y\n" + rows(20, lambda i: f"{i},{i},1"), "y"),  # repeated name
+        ("a,y\n" + rows(20, lambda i: f"{i},{SECRET}"), "y"),  # a single class
+        ("a,y\n" + rows(20, lambda i: f"{i},{i + 0.5}"), "y"),  # fractions as classes
+    ],
+)
+def test_tabular_errors_never_quote_the_file(tmp_path: Path, text: str, target: str) -> None:
+    """The file may be one the client could not read otherwise: its messages (kept in the
+    study's error, shown over HTTP) name positions and rows, never names or values."""
+    path = bad_csv(tmp_path, text)
+    kind = "classification" if "0.5" in text else "auto"
+    with pytest.raises(InvalidInputError) as caught:
+        tabular(path, target, kind=kind)
+    assert SECRET not in str(caught.value) and ".5" not in str(caught.value)
+
+
 def test_tabular_bad_files(tmp_path: Path) -> None:
     assert_invalid("task_options.path", lambda: tabular(tmp_path / "none.csv", "y"), "no such")
     (tmp_path / "data.txt").write_text("a,y\n1,2\n")
@@ -469,9 +492,9 @@ def test_tabular_bad_files(tmp_path: Path) -> None:
     (tmp_path / "junk.npz").write_bytes(b"not a zip file")
     assert_invalid("task_options.path", lambda: tabular(tmp_path / "junk.npz", "y"), "npz")
     np.savez(tmp_path / "two_d.npz", a=np.zeros((20, 2)), y=np.zeros(20))
-    assert_invalid("task_options.path", lambda: tabular(tmp_path / "two_d.npz", "y"), "'a'")
+    assert_invalid("task_options.path", lambda: tabular(tmp_path / "two_d.npz", "y"), "array 1")
     np.savez(tmp_path / "x.npz", x=np.zeros((20, 2)), y=np.arange(20) % 2)
-    assert_invalid("task_options.target", lambda: tabular(tmp_path / "x.npz", "t"), "x, y")
+    assert_invalid("task_options.target", lambda: tabular(tmp_path / "x.npz", "t"), "2 arrays")
     np.savez(tmp_path / "len.npz", x=np.zeros((20, 2)), y=np.arange(19) % 2)
     assert_invalid("task_options.path", lambda: tabular(tmp_path / "len.npz", "y"), "19")
     np.savez(tmp_path / "cols.npz", a=np.arange(20.0), y=np.arange(21) % 2)
