@@ -17,6 +17,7 @@ from lrsearch import store
 from lrsearch.errors import NotFoundError
 from lrsearch.schedules import ScheduleSpec, curve
 from lrsearch.service.backend import Backend
+from lrsearch.service.names import known_name
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ def trial_page(
 ) -> tuple[list[dict[str, Any]], int]:
     """Trials of study ``name`` by number (``state``: RUNNING, COMPLETE, PRUNED, FAIL), as
     JSON-ready data, and how many there are in all."""
-    search = store.get_search(backend.reader, name)
+    search = store.get_search(backend.reader, known_name(name))
     leases, total = store.trial_page(
         backend.reader, search.id, state=state, limit=limit, offset=offset
     )
@@ -46,7 +47,7 @@ def trial_detail(
     backend: Backend, name: str, number: int, *, steps: int | None = None
 ) -> dict[str, Any]:
     """One trial with its per-epoch metrics; ``steps`` adds its schedule's curve as ``lr``."""
-    search = store.get_search(backend.reader, name)
+    search = store.get_search(backend.reader, known_name(name))
     storage = backend.optuna_storage()
     try:
         study_id = storage.get_study_id_from_name(name)
@@ -63,6 +64,7 @@ def trial_detail(
 
 def trial_curves(backend: Backend, name: str) -> list[TrialCurve]:
     """The finished trials' validation curves, by number."""
+    known_name(name)
     storage = backend.optuna_storage()
     try:
         study_id = storage.get_study_id_from_name(name)
