@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from lrsearch.api.curves import RenderSlots
 from lrsearch.api.errors import error_response
 from lrsearch.api.guard import RequestGuard
 from lrsearch.api.routes import schedules, service, studies
@@ -46,6 +47,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (409, "the name is taken, or the study is still active"),
         (413, "the request body is larger than the server's LRSEARCH_MAX_BODY_BYTES"),
         (422, "invalid input: the message and `errors` name the fields"),
+        (429, "every render slot is busy with a large curve or report: retry after Retry-After"),
         (503, "the database is unreachable or its schema is outdated"),
     )
 }
@@ -81,6 +83,7 @@ def create_app(
     app.state.backend = backend
     app.state.settings = settings
     app.state.render_report = render_report
+    app.state.render_slots = RenderSlots(settings.render_slots)
     for router in (service.router, schedules.router, studies.router):
         app.include_router(router)
     _add_error_handlers(app)

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from lrsearch.api.curves import RenderSlots
 from lrsearch.config import Settings
 from lrsearch.service import Backend, ReportRenderer, SubmitPolicy
 
@@ -28,6 +29,12 @@ def get_policy(settings: Annotated[Settings, Depends(get_settings)]) -> SubmitPo
     return SubmitPolicy.http(settings)
 
 
+def get_slots(request: Request) -> RenderSlots:
+    """The app's render slots: few large curves and reports at once (see api/curves.py)."""
+    slots: RenderSlots = request.app.state.render_slots
+    return slots
+
+
 def get_renderer(request: Request) -> ReportRenderer:
     """The report renderer the app was built with; without one, reports are not served."""
     render: ReportRenderer | None = request.app.state.render_report
@@ -40,6 +47,7 @@ BackendDep = Annotated[Backend, Depends(get_backend)]
 RendererDep = Annotated[ReportRenderer, Depends(get_renderer)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PolicyDep = Annotated[SubmitPolicy, Depends(get_policy)]
+SlotsDep = Annotated[RenderSlots, Depends(get_slots)]
 
 _bearer = HTTPBearer(auto_error=False, description="LRSEARCH_API_TOKEN of the server")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

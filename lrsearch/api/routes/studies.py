@@ -11,7 +11,8 @@ from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from lrsearch import service
-from lrsearch.api.deps import BackendDep, PolicyDep, Reader, RendererDep, Writer
+from lrsearch.api.curves import with_curve
+from lrsearch.api.deps import BackendDep, PolicyDep, Reader, RendererDep, SlotsDep, Writer
 from lrsearch.api.schemas import (
     MAX_CURVE_STEPS,
     MAX_INT,
@@ -22,6 +23,7 @@ from lrsearch.api.schemas import (
     TrialsPublic,
     study_public,
 )
+from lrsearch.schedules import ScheduleSpec
 from lrsearch.spec import SearchSpec
 
 router = APIRouter(prefix="/v1/studies", tags=["studies"])
@@ -94,15 +96,20 @@ def list_trials(
     return TrialsPublic.model_validate(page)
 
 
-@router.get("/{name}/trials/{number}", dependencies=[Reader])
+@router.get("/{name}/trials/{number}", dependencies=[Reader], response_model=TrialDetail)
 def get_trial(
     name: Name,
     number: Annotated[int, Path(ge=0, le=MAX_INT)],
     backend: BackendDep,
+    slots: SlotsDep,
     steps: Steps = None,
-) -> TrialDetail:
+) -> TrialDetail | Response:
     """One trial: parameters, schedule, state, intermediate values and per-epoch metrics."""
-    return TrialDetail.model_validate(service.trial_detail(backend, name, number, steps=steps))
+    trial = TrialDetail.model_validate(service.trial_detail(backend, name, number))
+    if steps is None or trial.schedule is None:
+        return trial
+    spec = ScheduleSpec.from_dict(trial.schedule, complete=True)
+    return with_curve(trial, spec, steps, slots)
 
 
 @router.get(
@@ -113,12 +120,17 @@ def get_trial(
         404: {"description": "no such study, or no complete trial yet"},
     },
 )
-def get_best(name: Name, backend: BackendDep, steps: Steps = None, format: Format = "json") -> Any:
+def get_best(
+    name: Name, backend: BackendDep, slots: SlotsDep, steps: Steps = None, format: Format = "json"
+) -> Any:
     """The best schedule: JSON (``?steps=N`` adds its curve), or PyTorch code that builds it."""
     if format == "pytorch":
         code = service.best_pytorch(backend, name, steps=steps)
         return PlainTextResponse(code, media_type="text/x-python")
-    return BestPublic.model_validate(service.best_config(backend, name, steps=steps))
+    best = BestPublic.model_validate(service.best_config(backend, name))
+    if steps is None:
+        return best
+    return with_curve(best, ScheduleSpec.from_dict(best.schedule, complete=True), steps, slots)
 
 
 @router.get(
@@ -133,7 +145,19 @@ def get_best(name: Name, backend: BackendDep, steps: Steps = None, format: Forma
     },
 )
 def get_report(
-    name: Name, backend: BackendDep, render: RendererDep, steps: Steps = None, top_k: TopK = 5
+    name: Name,
+    backend: BackendDep,
+    render: RendererDep,
+    slots: SlotsDep,
+    steps: Steps = None,
+    top_k: TopK = 5,
 ) -> HTMLResponse:
-    """The study's report: one HTML page with inline SVG plots that works offline."""
-    return HTMLResponse(service.report_page(backend, name, render, top_k=top_k, steps=steps))
+    """The study's report: one HTML page with inline SVG plots that works offline.
+
+    Rendering takes a render slot (429 with Retry-After when all are busy)."""
+    release = slots.take()
+    try:
+        page = service.report_page(backend, name, render, top_k=top_k, steps=steps)
+    finally:
+        release()
+    return HTMLResponse(page)
