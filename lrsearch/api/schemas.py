@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from lrsearch.schedules.registry import Family, family_names
 from lrsearch.service import SearchSummary
 
 MAX_CURVE_STEPS = 1_000_000  # a curve of a million floats is about 20 MB of JSON
 MAX_INT = 2**31 - 1  # offsets and numbers beyond this are no row's; SQL integers stop here
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """Every time the API returns is UTC with its offset (RFC 3339). The service hands over
+    aware times (lrsearch's own are stored in UTC; Optuna's local ones are converted there);
+    a naive one here is lrsearch's, hence UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+UtcTime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class _Out(BaseModel):
@@ -105,8 +115,8 @@ class StudyPublic(_Out):
     counts: Counts
     best_value: float | None
     best_trial: int | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcTime
+    updated_at: UtcTime
     error: str | None
 
 
@@ -137,8 +147,8 @@ class TrialPublic(_Out):
     worker: str | None
     fail_reason: str | None
     intermediate_values: dict[str, float] = Field(description="epoch -> validation metric")
-    started_at: datetime | None
-    completed_at: datetime | None
+    started_at: UtcTime | None
+    completed_at: UtcTime | None
 
 
 class TrialDetail(TrialPublic):
@@ -164,7 +174,7 @@ class BestPublic(_Out):
     optimizer_params: dict[str, Any]
     seed: int
     steps: int | None = Field(description="optimizer updates the best trial trained for")
-    updated_at: datetime
+    updated_at: UtcTime
     lr: list[float] | None = Field(None, description="the curve for ?steps=N updates")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from optuna.trial import FrozenTrial
@@ -96,9 +97,16 @@ def trial_data(trial: FrozenTrial, lease: store.TrialLease | None) -> dict[str, 
         "intermediate_values": {
             str(k): v for k, v in sorted(trial.intermediate_values.items()) if math.isfinite(v)
         },
-        "started_at": trial.datetime_start,
-        "completed_at": trial.datetime_complete,
+        "started_at": local_to_utc(trial.datetime_start),
+        "completed_at": local_to_utc(trial.datetime_complete),
     }
+
+
+def local_to_utc(moment: datetime | None) -> datetime | None:
+    """An Optuna time (naive, in the local time of the process that wrote it: Optuna stores
+    ``datetime.now()``) as an aware UTC time. Read where it was written (the agents and the
+    server share a time zone), this is exact; elsewhere the zone is the reader's."""
+    return moment.astimezone(UTC) if moment is not None else None
 
 
 def _finite(value: float | None) -> float | None:
