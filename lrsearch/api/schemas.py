@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from lrsearch.schedules.registry import Family, family_names
 from lrsearch.service import SearchSummary
@@ -22,6 +22,15 @@ def _as_utc(moment: datetime) -> datetime:
 
 
 UtcTime = Annotated[datetime, AfterValidator(_as_utc)]
+
+# One casing on the wire: lower case, for study statuses and trial states alike (Optuna's
+# upper-case state names are lowered here; query parameters accept either casing).
+TrialState = Literal["running", "complete", "pruned", "fail", "waiting"]
+
+
+def lowered(value: object) -> object:
+    """A state or status in lower case (input in either casing, Optuna's names included)."""
+    return value.lower() if isinstance(value, str) else value
 
 
 class _Out(BaseModel):
@@ -107,7 +116,9 @@ class Counts(_Out):
 
 class StudyPublic(_Out):
     name: str
-    status: str
+    status: Annotated[str, BeforeValidator(lowered)] = Field(
+        description="lower case: queued, running, stopping, done, failed (or cancelled)"
+    )
     task: str
     metric: str
     direction: str
@@ -138,7 +149,9 @@ class EpochPublic(_Out):
 
 class TrialPublic(_Out):
     number: int
-    state: str = Field(description="Optuna's state: RUNNING, COMPLETE, PRUNED, FAIL, WAITING")
+    state: Annotated[TrialState, BeforeValidator(lowered)] = Field(
+        description="Optuna's state, in lower case: running, complete, pruned, fail, waiting"
+    )
     value: float | None
     params: dict[str, Any]
     schedule: dict[str, Any] | None

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
+from pydantic import BeforeValidator
 
 from lrsearch import service
 from lrsearch.api.curves import with_curve
@@ -21,6 +22,7 @@ from lrsearch.api.schemas import (
     StudyPublic,
     TrialDetail,
     TrialsPublic,
+    lowered,
     study_public,
 )
 from lrsearch.schedules import ScheduleSpec
@@ -35,7 +37,11 @@ Steps = Annotated[
     int | None,
     Query(ge=1, le=MAX_CURVE_STEPS, description="render the schedule for a run of N updates"),
 ]
-State = Literal["RUNNING", "COMPLETE", "PRUNED", "FAIL"]
+State = Annotated[
+    Literal["running", "complete", "pruned", "fail"] | None,
+    BeforeValidator(lowered),
+    Query(description="only trials in this state (either casing: complete or COMPLETE)"),
+]
 Format = Annotated[
     Literal["json", "pytorch"], Query(description="json, or a self-contained PyTorch snippet")
 ]
@@ -51,13 +57,16 @@ def list_studies(backend: BackendDep, limit: Limit = 100, offset: Offset = 0) ->
 
 
 @router.post("", status_code=201, dependencies=[Writer])
-def submit_study(spec: SearchSpec, backend: BackendDep, policy: PolicyDep) -> StudyPublic:
+def submit_study(
+    spec: SearchSpec, backend: BackendDep, policy: PolicyDep, response: Response
+) -> StudyPublic:
     """Create a search from a SearchSpec (the TOML file's structure, as JSON); agents run it.
 
     ``python:`` tasks only from the server's allowed modules, naming metric and direction;
-    data files only inside the server's data roots.
+    data files only inside the server's data roots. The ``Location`` header names the study.
     """
     search = service.create_search(backend, spec, policy, resume=False)
+    response.headers["Location"] = f"/v1/studies/{search.name}"
     return study_public(service.get_study(backend, search.name))
 
 
@@ -83,7 +92,7 @@ def delete_study(name: Name, backend: BackendDep) -> Response:
 def list_trials(
     name: Name,
     backend: BackendDep,
-    state: Annotated[State | None, Query(description="only trials in this state")] = None,
+    state: State = None,
     limit: Annotated[int, Query(ge=1, le=100, description="page size")] = 50,
     offset: Offset = 0,
 ) -> TrialsPublic:
@@ -91,7 +100,8 @@ def list_trials(
 
     A page holds at most 100 trials, so it costs the same whatever the study's size.
     """
-    data, total = service.trial_page(backend, name, state=state, limit=limit, offset=offset)
+    upper = state.upper() if state is not None else None  # Optuna's names, as stored
+    data, total = service.trial_page(backend, name, state=upper, limit=limit, offset=offset)
     page = {"data": data, "count": total, "limit": limit, "offset": offset}
     return TrialsPublic.model_validate(page)
 
