@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from lrsearch.api.curves import RenderSlots
+from lrsearch.api.docs import add_offline_docs
 from lrsearch.api.errors import error_response
 from lrsearch.api.guard import RequestGuard
 from lrsearch.api.routes import schedules, service, studies
@@ -79,6 +80,8 @@ def create_app(
         version="1",
         lifespan=lifespan,
         responses=ERRORS,
+        docs_url=None,  # served offline by add_offline_docs, not from a CDN
+        redoc_url=None,
     )
     app.state.backend = backend
     app.state.settings = settings
@@ -86,6 +89,7 @@ def create_app(
     app.state.render_slots = RenderSlots(settings.render_slots)
     for router in (service.router, schedules.router, studies.router):
         app.include_router(router)
+    add_offline_docs(app)
     _add_error_handlers(app)
     app.add_middleware(RequestGuard, settings=settings)
     return app
