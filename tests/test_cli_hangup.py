@@ -7,14 +7,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.procutil import as_in_a_terminal, free_port
+from tests.procutil import free_port, start_lrsearch
 from tests.search.searchutil import read_search, read_trials, spec_toml
 
 pytestmark = pytest.mark.slow
@@ -23,15 +22,7 @@ TOKEN = "hangup-token-0123456789abcdef"
 
 
 def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "lrsearch", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "LRSEARCH_API_TOKEN": TOKEN},
-        preexec_fn=as_in_a_terminal,
-    )
+    return start_lrsearch(args, cwd, env={"LRSEARCH_API_TOKEN": TOKEN})
 
 
 def _wait_running(url: str, name: str, proc: subprocess.Popen[str], timeout_s: float = 120) -> None:

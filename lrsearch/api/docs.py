@@ -24,16 +24,21 @@ def add_offline_docs(app: FastAPI) -> None:
     """Serve /docs and /redoc (the app must be built with ``docs_url=redoc_url=None``)."""
     app.mount(ASSETS_PATH, StaticFiles(directory=ASSETS), name="docs-assets")
 
+    def where(request: Request) -> tuple[str, str]:
+        """The schema's URL and the assets' folder, under the app's root path."""
+        root = request.scope.get("root_path", "")
+        return f"{root}{app.openapi_url}", f"{root}{ASSETS_PATH}"
+
     @app.get("/docs", include_in_schema=False)
     def swagger_ui(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
+        schema, assets = where(request)
         return get_swagger_ui_html(
-            openapi_url=f"{root}{app.openapi_url}",
+            openapi_url=schema,
             title=f"{app.title} - Swagger UI",
-            oauth2_redirect_url=f"{root}/docs/oauth2-redirect",
-            swagger_js_url=f"{root}{ASSETS_PATH}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{ASSETS_PATH}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
+            oauth2_redirect_url=f"{request.scope.get('root_path', '')}/docs/oauth2-redirect",
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/favicon.png",
         )
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False)
@@ -42,11 +47,11 @@ def add_offline_docs(app: FastAPI) -> None:
 
     @app.get("/redoc", include_in_schema=False)
     def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
+        schema, assets = where(request)
         return get_redoc_html(
-            openapi_url=f"{root}{app.openapi_url}",
+            openapi_url=schema,
             title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{root}{ASSETS_PATH}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
-            with_google_fonts=False,
+            redoc_js_url=f"{assets}/redoc.standalone.js",
+            redoc_favicon_url=f"{assets}/favicon.png",
+            with_google_fonts=False,  # no request leaves for a font either
         )

@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-import uvicorn
 from apiutil import AUTH, TOKEN, make_client
 from fastapi.testclient import TestClient
 
 from lrsearch.api import create_app
 from lrsearch.config import Settings
-from tests.procutil import free_port
+from tests.procutil import served_in_thread
 
 LIMIT = 64 * 1024
 
@@ -28,17 +25,8 @@ def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """uvicorn serving the app (over a fresh SQLite file) in a thread of this process."""
     url = f"sqlite:///{tmp_path_factory.mktemp('limits') / 'lrsearch.db'}"
     settings = Settings(storage_url=url, api_token=TOKEN, max_body_bytes=LIMIT)
-    chosen = free_port()
-    config = uvicorn.Config(create_app(settings), port=chosen, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield chosen
-    server.should_exit = True
-    thread.join(10)
+    with served_in_thread(create_app(settings)) as base:
+        yield int(base.rsplit(":", 1)[1])
 
 
 def _exchange(

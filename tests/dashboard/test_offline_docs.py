@@ -5,17 +5,14 @@ from a CDN. The rendered DOM must hold the API's operations."""
 from __future__ import annotations
 
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from lrsearch.api import create_app
 from lrsearch.config import Settings
-from tests.procutil import free_port
+from tests.procutil import served_in_thread
 
 pytestmark = pytest.mark.slow
 
@@ -34,17 +31,8 @@ FLAGS = [
 def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """uvicorn serving the app in a thread of this process, on loopback."""
     url = f"sqlite:///{tmp_path_factory.mktemp('docs') / 'lrsearch.db'}"
-    port = free_port()
-    config = uvicorn.Config(create_app(Settings(storage_url=url)), port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with served_in_thread(create_app(Settings(storage_url=url))) as served:
+        yield served
 
 
 def _dom(chromium: Path, url: str, profile: Path) -> str:
