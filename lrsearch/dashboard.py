@@ -76,7 +76,7 @@ def _empty_importances(storage: Any, study_id: int) -> dict[str, Any] | None:
 def serve_dashboard(
     storage: Any, host: str, port: int, *, on_ready: Callable[[str], None] | None = None
 ) -> None:
-    """Serve optuna-dashboard for ``storage`` until SIGINT or SIGTERM; then return."""
+    """Serve optuna-dashboard for ``storage`` until SIGINT, SIGTERM or SIGHUP; then return."""
     try:
         server = make_server(host, port, dashboard_app(storage), server_class=_ThreadingServer)
     except OSError as exc:
@@ -87,7 +87,7 @@ def serve_dashboard(
     def stop(_signum: int, _frame: FrameType | None) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
 
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         if on_ready is not None:
             on_ready(f"http://{host}:{port}/dashboard/")
