@@ -3,6 +3,11 @@
 >>> client = LRSearchClient("http://127.0.0.1:8000")            # doctest: +SKIP
 >>> spec = client.best_schedule("digits-demo")                  # doctest: +SKIP
 >>> scheduler = client.scheduler("digits-demo", optimizer, total_steps=10_000)  # doctest: +SKIP
+>>> done = LRSearchClient().wait("digits-demo", timeout=3600)   # doctest: +SKIP
+
+Without arguments the client reads the URL from ``LRSEARCH_URL`` (default
+http://127.0.0.1:8000, what ``lrsearch serve`` listens on) and the token from
+``LRSEARCH_API_TOKEN``.
 
 Errors come back as lrsearch's own exceptions, with the server's message: NotFoundError (404),
 ConflictError (409), InvalidInputError naming the field (422), LRSearchError otherwise.
@@ -10,7 +15,9 @@ ConflictError (409), InvalidInputError naming the field (422), LRSearchError oth
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,17 +47,27 @@ class BestSchedule:
     steps: int | None  # updates the best trial trained for
 
 
+DEFAULT_URL = "http://127.0.0.1:8000"
+FINISHED = ("done", "failed", "cancelled")  # a study's statuses once nothing more will run
+
+
 class LRSearchClient:
-    """Talks to ``base_url``; ``token`` is sent as a bearer token (needed for writes)."""
+    """Talks to ``base_url``; ``token`` is sent as a bearer token (needed for writes).
+
+    Either, when not given, comes from the environment: ``LRSEARCH_URL`` (else
+    http://127.0.0.1:8000) and ``LRSEARCH_API_TOKEN`` (else no token: reads only).
+    """
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | None = None,
         token: str | None = None,
         *,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        base_url = base_url or os.environ.get("LRSEARCH_URL") or DEFAULT_URL
+        token = token if token is not None else os.environ.get("LRSEARCH_API_TOKEN")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
@@ -107,6 +124,43 @@ class LRSearchClient:
     def study(self, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self._request("GET", f"/v1/studies/{name}").json()
         return result
+
+    def trials(
+        self, name: str, state: str | None = None, limit: int = 50, offset: int = 0
+    ) -> dict[str, Any]:
+        """A page of the study's trials by number (``data``, ``count`` in all), at most 100;
+        ``state`` (complete, pruned, fail, running; either casing) keeps only those."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        params |= {"state": state} if state is not None else {}
+        path = f"/v1/studies/{name}/trials"
+        result: dict[str, Any] = self._request("GET", path, params=params).json()
+        return result
+
+    def wait(
+        self,
+        name: str,
+        timeout: float | None = None,
+        poll_s: float = 2.0,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll the study until it is finished (done, failed or cancelled) and return it.
+
+        ``on_progress`` gets the study (status, ``counts``, best value) at every poll.
+        TimeoutError after ``timeout`` seconds (None: wait as long as it takes).
+
+        >>> study = client.wait("digits-api", timeout=600,             # doctest: +SKIP
+        ...                     on_progress=lambda s: print(s["counts"]))
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            study = self.study(name)
+            if on_progress is not None:
+                on_progress(study)
+            if study["status"] in FINISHED:
+                return study
+            if deadline is not None and time.monotonic() + poll_s > deadline:
+                raise TimeoutError(f"study {name!r} is still {study['status']} after {timeout} s")
+            time.sleep(poll_s)
 
     def submit(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         """Submit a SearchSpec (as a mapping, the TOML file's structure); agents run it."""

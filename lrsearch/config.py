@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     # Folders whose files a client may name as a built-in task's data file over HTTP
     # (comma-separated); none by default, so a client cannot make the agents read any file.
     data_roots: str = ""
+    # Request bodies above this many bytes are refused with 413 before they are parsed.
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    # LR curves of more than 100,000 updates and reports rendered at once (each holds up to
+    # tens of MB while it is sent); more get 429 with Retry-After.
+    render_slots: int = Field(2, ge=1)
 
     @property
     def allowed_modules(self) -> frozenset[str]:

@@ -9,7 +9,7 @@ API. Importing this package never imports torch.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,6 +19,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from lrsearch.api.curves import RenderSlots
+from lrsearch.api.docs import add_offline_docs
+from lrsearch.api.errors import error_response
+from lrsearch.api.guard import RequestGuard
 from lrsearch.api.routes import schedules, service, studies
 from lrsearch.api.schemas import ErrorPublic, FieldError
 from lrsearch.config import Settings
@@ -42,7 +46,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (403, "writes are disabled: the server has no usable token"),
         (404, "no such study or trial"),
         (409, "the name is taken, or the study is still active"),
+        (413, "the request body is larger than the server's LRSEARCH_MAX_BODY_BYTES"),
         (422, "invalid input: the message and `errors` name the fields"),
+        (429, "every render slot is busy with a large curve or report: retry after Retry-After"),
         (503, "the database is unreachable or its schema is outdated"),
     )
 }
@@ -74,25 +80,19 @@ def create_app(
         version="1",
         lifespan=lifespan,
         responses=ERRORS,
+        docs_url=None,  # served offline by add_offline_docs, not from a CDN
+        redoc_url=None,
     )
     app.state.backend = backend
     app.state.settings = settings
     app.state.render_report = render_report
+    app.state.render_slots = RenderSlots(settings.render_slots)
     for router in (service.router, schedules.router, studies.router):
         app.include_router(router)
+    add_offline_docs(app)
     _add_error_handlers(app)
+    app.add_middleware(RequestGuard, settings=settings)
     return app
-
-
-def _error(
-    status: int,
-    message: str,
-    errors: list[FieldError] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
-    body = ErrorPublic(message=message, errors=errors or [])
-    extra = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
-    return JSONResponse(body.model_dump(), status_code=status, headers={**(headers or {}), **extra})
 
 
 def _allowed_methods(request: Request) -> list[str]:
@@ -117,29 +117,31 @@ def _add_error_handlers(app: FastAPI) -> None:
             problem = input_error({**item, "loc": loc})
             fields.append(FieldError(field=problem.field or "body", message=problem.reason))
         message = "; ".join(f"{f.field}: {f.message}" for f in fields[:3]) or "invalid request"
-        return _error(422, message, fields)
+        return error_response(422, message, fields)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # every method of the path, not only the first route's
             headers["Allow"] = ", ".join(_allowed_methods(request))
-        return _error(exc.status_code, str(exc.detail), headers=headers)
+        return error_response(exc.status_code, str(exc.detail), headers=headers)
 
     @app.exception_handler(LRSearchError)
     async def domain_error(_request: Request, exc: LRSearchError) -> JSONResponse:
         if isinstance(exc, InvalidInputError):
             field = FieldError(field=exc.field or "body", message=exc.reason)
-            return _error(422, str(exc), [field])
+            return error_response(422, str(exc), [field])
         if isinstance(exc, NotFoundError):
-            return _error(404, str(exc))
+            return error_response(404, str(exc))
         if isinstance(exc, ConflictError):
-            return _error(409, str(exc))
+            return error_response(409, str(exc))
         if isinstance(exc, StoreError):
-            return _error(503, str(exc))
-        return _error(400, str(exc))
+            return error_response(503, str(exc))
+        return error_response(400, str(exc))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _error(500, f"internal error ({type(exc).__name__}); the server log has details")
+        return error_response(
+            500, f"internal error ({type(exc).__name__}); the server log has details"
+        )

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from lrsearch.api.curves import RenderSlots
 from lrsearch.config import Settings
 from lrsearch.service import Backend, ReportRenderer, SubmitPolicy
 
@@ -28,6 +29,12 @@ def get_policy(settings: Annotated[Settings, Depends(get_settings)]) -> SubmitPo
     return SubmitPolicy.http(settings)
 
 
+def get_slots(request: Request) -> RenderSlots:
+    """The app's render slots: few large curves and reports at once (see api/curves.py)."""
+    slots: RenderSlots = request.app.state.render_slots
+    return slots
+
+
 def get_renderer(request: Request) -> ReportRenderer:
     """The report renderer the app was built with; without one, reports are not served."""
     render: ReportRenderer | None = request.app.state.render_report
@@ -40,29 +47,47 @@ BackendDep = Annotated[Backend, Depends(get_backend)]
 RendererDep = Annotated[ReportRenderer, Depends(get_renderer)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PolicyDep = Annotated[SubmitPolicy, Depends(get_policy)]
+SlotsDep = Annotated[RenderSlots, Depends(get_slots)]
 
 _bearer = HTTPBearer(auto_error=False, description="LRSEARCH_API_TOKEN of the server")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def _check_token(settings: Settings, credentials: HTTPAuthorizationCredentials | None) -> None:
-    given = credentials.credentials if credentials is not None else ""
-    if not secrets.compare_digest(given.encode(), settings.api_token.strip().encode()):
-        raise HTTPException(401, "a valid `Authorization: Bearer <token>` header is required")
+def writer_refusal(settings: Settings, token: str) -> HTTPException | None:
+    """Why a write with bearer ``token`` ("" for none) is refused, or None if it may go on.
 
-
-def require_writer(settings: SettingsDep, credentials: Credentials) -> None:
-    """Writes need the token; without a usable token they are refused (unless in dev mode)."""
+    Without a usable server token writes are refused (403), unless in dev mode with no token.
+    """
     problem = settings.token_problem()
     if problem is not None:
         if settings.dev and not settings.api_token.strip():
-            return  # dev mode without a token: open, as `lrsearch serve --dev` says at start
+            return None  # dev mode without a token: open, as `lrsearch serve --dev` says
         if not settings.dev:
-            raise HTTPException(
+            return HTTPException(
                 403,
                 f"writes are disabled: {problem}; set a real token, or run `lrsearch serve --dev`",
             )
-    _check_token(settings, credentials)
+    if not secrets.compare_digest(token.encode(), settings.api_token.strip().encode()):
+        return HTTPException(401, "a valid `Authorization: Bearer <token>` header is required")
+    return None
+
+
+def reader_refusal(settings: Settings, token: str) -> HTTPException | None:
+    """Why a read with bearer ``token`` is refused: reads are open unless protected."""
+    return writer_refusal(settings, token) if settings.protect_reads else None
+
+
+def bearer_token(authorization: str) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header value ("" for anything else)."""
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def require_writer(settings: SettingsDep, credentials: Credentials) -> None:
+    """Writes need the token (see :func:`writer_refusal`)."""
+    refusal = writer_refusal(settings, credentials.credentials if credentials else "")
+    if refusal is not None:
+        raise refusal
 
 
 def require_reader(request: Request, settings: SettingsDep) -> None:
@@ -71,11 +96,9 @@ def require_reader(request: Request, settings: SettingsDep) -> None:
     The header is read by hand, not through ``HTTPBearer``, so the OpenAPI schema does not
     declare reads as needing a token: by default they do not.
     """
-    if settings.protect_reads:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        given = token.strip() if scheme.lower() == "bearer" else ""
-        credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=given)
-        require_writer(settings, credentials if given else None)
+    refusal = reader_refusal(settings, bearer_token(request.headers.get("authorization", "")))
+    if refusal is not None:
+        raise refusal
 
 
 Writer = Depends(require_writer)

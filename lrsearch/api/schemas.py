@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from lrsearch.schedules.registry import Family, family_names
 from lrsearch.service import SearchSummary
 
 MAX_CURVE_STEPS = 1_000_000  # a curve of a million floats is about 20 MB of JSON
 MAX_INT = 2**31 - 1  # offsets and numbers beyond this are no row's; SQL integers stop here
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """Every time the API returns is UTC with its offset (RFC 3339). The service hands over
+    aware times (lrsearch's own are stored in UTC; Optuna's local ones are converted there);
+    a naive one here is lrsearch's, hence UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+UtcTime = Annotated[datetime, AfterValidator(_as_utc)]
+
+# One casing on the wire: lower case, for study statuses and trial states alike (Optuna's
+# upper-case state names are lowered here; query parameters accept either casing).
+TrialState = Literal["running", "complete", "pruned", "fail", "waiting"]
+
+
+def lowered(value: object) -> object:
+    """A state or status in lower case (input in either casing, Optuna's names included)."""
+    return value.lower() if isinstance(value, str) else value
 
 
 class _Out(BaseModel):
@@ -45,8 +64,8 @@ class Ready(_Out):
 class AgentPublic(_Out):
     name: str = Field(description="host:pid, as its trials' `worker`")
     state: Literal["alive", "stopped", "lost"]
-    started_at: datetime
-    heartbeat_at: datetime
+    started_at: UtcTime
+    heartbeat_at: UtcTime
     running: int = Field(description="trials it runs now")
 
 
@@ -113,7 +132,9 @@ class Counts(_Out):
 
 class StudyPublic(_Out):
     name: str
-    status: str
+    status: Annotated[str, BeforeValidator(lowered)] = Field(
+        description="lower case: queued, running, stopping, done, failed (or cancelled)"
+    )
     task: str
     metric: str
     direction: str
@@ -121,8 +142,8 @@ class StudyPublic(_Out):
     counts: Counts
     best_value: float | None
     best_trial: int | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcTime
+    updated_at: UtcTime
     error: str | None
 
 
@@ -144,7 +165,9 @@ class EpochPublic(_Out):
 
 class TrialPublic(_Out):
     number: int
-    state: str = Field(description="Optuna's state: RUNNING, COMPLETE, PRUNED, FAIL, WAITING")
+    state: Annotated[TrialState, BeforeValidator(lowered)] = Field(
+        description="Optuna's state, in lower case: running, complete, pruned, fail, waiting"
+    )
     value: float | None
     params: dict[str, Any]
     schedule: dict[str, Any] | None
@@ -153,8 +176,8 @@ class TrialPublic(_Out):
     worker: str | None
     fail_reason: str | None
     intermediate_values: dict[str, float] = Field(description="epoch -> validation metric")
-    started_at: datetime | None
-    completed_at: datetime | None
+    started_at: UtcTime | None
+    completed_at: UtcTime | None
 
 
 class TrialDetail(TrialPublic):
@@ -180,7 +203,7 @@ class BestPublic(_Out):
     optimizer_params: dict[str, Any]
     seed: int
     steps: int | None = Field(description="optimizer updates the best trial trained for")
-    updated_at: datetime
+    updated_at: UtcTime
     lr: list[float] | None = Field(None, description="the curve for ?steps=N updates")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -49,3 +51,17 @@ def show(value: object) -> str:
     if isinstance(value, tuple):
         return ",".join(f"{v:g}" for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def hang_up_as_terminate() -> None:
+    """A closed terminal (SIGHUP) stops the command as SIGTERM does, whatever handles SIGTERM
+    when it comes (the command's own handler, uvicorn's while it serves, the worker's).
+
+    Without this, SIGHUP's default action kills the process at once: a coordinator's agents,
+    in sessions of their own, would train on unattended with their trials still RUNNING.
+    """
+
+    def forward(_signum: int, _frame: FrameType | None) -> None:
+        signal.raise_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGHUP, forward)

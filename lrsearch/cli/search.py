@@ -22,6 +22,7 @@ from lrsearch.cli.app import (
     app,
     check_device,
     command_settings,
+    hang_up_as_terminate,
 )
 from lrsearch.errors import InvalidInputError
 
@@ -41,7 +42,8 @@ def search(
 ) -> None:
     """Run a search: W local workers, a progress bar, then the best schedule and its plots.
 
-    Ctrl-C stops cleanly; running the same command again resumes and runs only what remains.
+    Ctrl-C, SIGTERM or a closed terminal (SIGHUP) stop cleanly; running the same command again
+    resumes and runs only what remains.
     """
     import optuna
 
@@ -59,6 +61,7 @@ def search(
     found = prepare_search(settings, parsed)
     folder = out or Path("lrsearch-results") / parsed.name
     signal.signal(signal.SIGTERM, _interrupt)  # a process manager's stop is a Ctrl-C here
+    hang_up_as_terminate()  # and so is a closed terminal
     if found.remaining > 0:
         console = Console(stderr=True)
         if not console.is_terminal:  # a log file: one wide line per refresh, not 80 columns
@@ -153,7 +156,8 @@ def worker(
     of: Annotated[int, typer.Option(help="Workers on this machine (sets torch threads).")] = 1,
     threads: ThreadsOption = None,
 ) -> None:
-    """Run trials of active searches until none is left; SIGTERM or Ctrl-C stop it cleanly.
+    """Run trials of active searches until none is left; SIGTERM, SIGHUP or Ctrl-C stop it
+    cleanly.
 
     Start one on every host that reaches the database: the budget of each search is shared.
     """
@@ -163,6 +167,7 @@ def worker(
     settings = command_settings(storage)
     stop = GracefulStop()
     stop.install()
+    hang_up_as_terminate()
     agent = Worker(
         settings.storage_url,
         study=study,

@@ -20,6 +20,7 @@ from lrsearch.cli.app import (
     app,
     check_device,
     command_settings,
+    hang_up_as_terminate,
 )
 from lrsearch.config import Settings
 
@@ -46,7 +47,8 @@ def serve(
     """Serve the HTTP API (OpenAPI at /docs); with --workers, run agents beside it.
 
     Writes need `Authorization: Bearer $LRSEARCH_API_TOKEN`. The agents pick up studies
-    submitted over HTTP; stop the service with Ctrl-C or SIGTERM and they release their trials.
+    submitted over HTTP; stop the service with Ctrl-C, SIGTERM or SIGHUP and they release their
+    trials.
     """
     import uvicorn
 
@@ -72,7 +74,9 @@ def serve(
         print(f"lrsearch serve: {workers} agents, logs in {log_dir}/", file=sys.stderr)
     # uvicorn handles SIGINT and SIGTERM while it serves, then raises the signal again: both
     # must then end here as KeyboardInterrupt, so that the agents are stopped, not orphaned.
+    # SIGHUP (a closed terminal), which uvicorn leaves to its default (death), is a SIGTERM.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    hang_up_as_terminate()
     try:
         app = create_app(settings, render_report=render)
         uvicorn.run(app, host=host, port=port, log_level="info")

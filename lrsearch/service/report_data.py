@@ -19,6 +19,7 @@ from lrsearch import store
 from lrsearch.errors import NotFoundError
 from lrsearch.schedules import ScheduleSpec
 from lrsearch.service.backend import Backend
+from lrsearch.service.names import known_name
 
 DEFAULT_STEPS = 1000  # curves of a study whose best trial recorded no length
 
@@ -110,7 +111,7 @@ def report_page(
 ) -> str:
     """The report page of study ``name``, rendered by ``render``; curves drawn for ``steps``
     updates (by default the best trial's)."""
-    data = collect(backend.reader, backend.optuna_storage(), name)
+    data = collect(backend.reader, backend.optuna_storage(), known_name(name))
     steps = steps or best_steps(backend.reader, name) or DEFAULT_STEPS
     return render(data, data.ranked(data.trials), top_k=top_k, steps=steps)
 

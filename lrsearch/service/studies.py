@@ -14,6 +14,7 @@ from lrsearch.errors import ConflictError
 from lrsearch.schedules import ScheduleSpec, curve
 from lrsearch.schedules.codegen import pytorch_snippet
 from lrsearch.service.backend import Backend
+from lrsearch.service.names import known_name
 
 ACTIVE = ("queued", "running", "stopping")
 
@@ -27,18 +28,18 @@ def list_studies(
 
 def get_study(backend: Backend, name: str) -> store.SearchSummary:
     """One study with its counts and best value (NotFoundError if there is none)."""
-    return store.search_summary(backend.reader, name)
+    return store.search_summary(backend.reader, known_name(name))
 
 
 def stop_study(backend: Backend, name: str) -> store.SearchSummary:
     """No new trials start; running ones finish; then the study is done."""
-    store.stop_search(backend.writer, name)
+    store.stop_search(backend.writer, known_name(name))
     return store.search_summary(backend.writer, name)
 
 
 def delete_study(backend: Backend, name: str) -> None:
     """Remove the study from lrsearch's tables and Optuna's; an active one is a conflict."""
-    search = store.get_search(backend.writer, name)
+    search = store.get_search(backend.writer, known_name(name))
     if search.status in ACTIVE:
         raise ConflictError(
             f"study {name!r} is {search.status}: stop it (POST /v1/studies/{name}/stop) and "
@@ -53,7 +54,7 @@ def delete_study(backend: Backend, name: str) -> None:
 def best_config(backend: Backend, name: str, *, steps: int | None = None) -> dict[str, Any]:
     """The best trial as JSON-ready data (what ``lrsearch best`` prints); ``steps`` adds
     ``lr``, its schedule rendered for a run of that many updates."""
-    best = store.best_summary(backend.reader, name)
+    best = store.best_summary(backend.reader, known_name(name))
     if steps is not None:
         spec = ScheduleSpec.from_dict(best["schedule"], complete=True)
         best["lr"] = curve(spec, steps).tolist()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from optuna.trial import FrozenTrial
@@ -17,6 +18,7 @@ from lrsearch import store
 from lrsearch.errors import NotFoundError
 from lrsearch.schedules import ScheduleSpec, curve
 from lrsearch.service.backend import Backend
+from lrsearch.service.names import known_name
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ def trial_page(
 ) -> tuple[list[dict[str, Any]], int]:
     """Trials of study ``name`` by number (``state``: RUNNING, COMPLETE, PRUNED, FAIL), as
     JSON-ready data, and how many there are in all."""
-    search = store.get_search(backend.reader, name)
+    search = store.get_search(backend.reader, known_name(name))
     leases, total = store.trial_page(
         backend.reader, search.id, state=state, limit=limit, offset=offset
     )
@@ -46,7 +48,7 @@ def trial_detail(
     backend: Backend, name: str, number: int, *, steps: int | None = None
 ) -> dict[str, Any]:
     """One trial with its per-epoch metrics; ``steps`` adds its schedule's curve as ``lr``."""
-    search = store.get_search(backend.reader, name)
+    search = store.get_search(backend.reader, known_name(name))
     storage = backend.optuna_storage()
     try:
         study_id = storage.get_study_id_from_name(name)
@@ -63,6 +65,7 @@ def trial_detail(
 
 def trial_curves(backend: Backend, name: str) -> list[TrialCurve]:
     """The finished trials' validation curves, by number."""
+    known_name(name)
     storage = backend.optuna_storage()
     try:
         study_id = storage.get_study_id_from_name(name)
@@ -94,9 +97,16 @@ def trial_data(trial: FrozenTrial, lease: store.TrialLease | None) -> dict[str, 
         "intermediate_values": {
             str(k): v for k, v in sorted(trial.intermediate_values.items()) if math.isfinite(v)
         },
-        "started_at": trial.datetime_start,
-        "completed_at": trial.datetime_complete,
+        "started_at": local_to_utc(trial.datetime_start),
+        "completed_at": local_to_utc(trial.datetime_complete),
     }
+
+
+def local_to_utc(moment: datetime | None) -> datetime | None:
+    """An Optuna time (naive, in the local time of the process that wrote it: Optuna stores
+    ``datetime.now()``) as an aware UTC time. Read where it was written (the agents and the
+    server share a time zone), this is exact; elsewhere the zone is the reader's."""
+    return moment.astimezone(UTC) if moment is not None else None
 
 
 def _finite(value: float | None) -> float | None:

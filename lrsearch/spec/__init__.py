@@ -19,6 +19,7 @@ from lrsearch.spec.catalog import (
     option_field,
 )
 from lrsearch.spec.search_spec import (
+    NAME_PATTERN,
     Budget,
     Direction,
     SearchOptions,
@@ -31,6 +32,7 @@ from lrsearch.spec.search_spec import (
 
 __all__ = [
     "BUILTIN_TASKS",
+    "NAME_PATTERN",
     "USER_TASK_PREFIX",
     "Budget",
     "Direction",

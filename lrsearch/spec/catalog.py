@@ -231,6 +231,21 @@ def check_option_depth(options: object, limit: int = MAX_OPTION_DEPTH) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
+def check_option_text(options: Mapping[str, object]) -> None:
+    """Refuse a NUL byte in any key or string value: it is no file name, column or value a
+    task can use, and PostgreSQL refuses it in text. (Run after the depth check.)"""
+    stack: list[tuple[object, str]] = [(options, OPTIONS_FIELD)]
+    while stack:
+        value, field = stack.pop()
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidInputError(field, "contains a NUL byte")
+        if isinstance(value, Mapping):
+            stack.extend((key, field) for key in value)
+            stack.extend((child, f"{field}.{key}") for key, child in value.items())
+        elif isinstance(value, list | tuple):
+            stack.extend((child, f"{field}.{i}") for i, child in enumerate(value))
+
+
 def check_task_options(task: str, options: Mapping[str, object]) -> dict[str, Any]:
     """Every option of ``task`` checked, defaults filled in (built-in tasks); names only for
     user tasks, whose options are the factory's business.
@@ -239,6 +254,7 @@ def check_task_options(task: str, options: Mapping[str, object]) -> dict[str, An
     target that is not a column) is left to the task itself, at load time.
     """
     check_option_depth(options)
+    check_option_text(options)
     for key in options:
         if not isinstance(key, str) or not key.isidentifier():
             raise InvalidInputError(OPTIONS_FIELD, f"option names must be identifiers, got {key!r}")

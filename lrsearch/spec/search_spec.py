@@ -10,6 +10,7 @@ lrsearch.errors.InvalidInputError: budget.trials: must be >= 1 (got 0)
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +32,9 @@ from lrsearch.schedules import family_names, get_family
 from lrsearch.spec.catalog import BUILTIN_TASKS, check_task_name, check_task_options
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+# A metric is a column of lr_searches (64 characters); no control characters (PostgreSQL
+# refuses a NUL byte in any text, and a metric name is printed in tables and plots).
+METRIC_PATTERN = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 
 ParamSetting = float | int | str | list[float] | list[str]
 _LISTS = ("fractions", "floats")
@@ -178,7 +182,7 @@ class SearchSpec(_Strict):
     """A whole search job. ``metric`` and ``direction`` default to the task's."""
 
     name: str = Field(pattern=NAME_PATTERN)
-    task: str
+    task: str = Field(max_length=256)
     task_options: dict[str, Any] = Field(default_factory=dict)
     metric: str | None = None
     direction: Direction | None = None
@@ -198,6 +202,14 @@ class SearchSpec(_Strict):
         except InvalidInputError as exc:
             raise ValueError(exc.reason) from None
         return task
+
+    @field_validator("metric")
+    @classmethod
+    def _printable_metric(cls, metric: str | None) -> str | None:
+        if metric is not None and METRIC_PATTERN.fullmatch(metric) is None:
+            reason = "must be 1 to 64 characters, none a control character"
+            raise ValueError(f"{reason}: {_short(metric)}")
+        return metric
 
     @model_validator(mode="after")
     def _options_of_the_task(self) -> SearchSpec:

@@ -25,6 +25,8 @@ def _optuna_names(url: str) -> set[str]:
 def test_submit_then_agents_run_it(client: TestClient, finished_url: str, fresh_name: str) -> None:
     response = client.post("/v1/studies", json=_spec(fresh_name), headers=AUTH)
     assert response.status_code == 201, response.text
+    assert response.headers["location"] == f"/v1/studies/{fresh_name}"
+    assert client.get(response.headers["location"]).json() == response.json()
     created = response.json()
     assert (created["name"], created["status"], created["trial_budget"]) == (
         fresh_name,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,21 +13,13 @@ import pytest
 from searchutil import read_search, read_trials, spec_toml
 
 from lrsearch import store
-from tests.procutil import as_in_a_terminal
+from tests.procutil import start_lrsearch
 
 pytestmark = pytest.mark.slow
 
 
 def _lrsearch(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "lrsearch", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        preexec_fn=as_in_a_terminal,
-    )
+    return start_lrsearch(args, cwd, stderr=subprocess.PIPE)
 
 
 def test_two_workers_on_one_sqlite_file_finish_exactly_the_budget(tmp_path: Path) -> None:

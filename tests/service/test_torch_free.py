@@ -5,7 +5,6 @@ imported torch has libtorch mapped. The agents they start do load it (the check 
 from __future__ import annotations
 
 import ast
-import os
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.procutil import as_in_a_terminal, free_port
+from tests.procutil import free_port, start_lrsearch
 from tests.search.searchutil import spec_toml
 
 
@@ -34,15 +33,7 @@ def children(pid: int) -> list[int]:
 
 
 def _lrsearch(args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "lrsearch", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "LRSEARCH_API_TOKEN": ""},
-        preexec_fn=as_in_a_terminal,
-    )
+    return start_lrsearch(args, cwd, env={"LRSEARCH_API_TOKEN": ""})
 
 
 def _wait_for(check: object, timeout_s: float = 120.0) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from lrsearch.api.deps import Reader
+from lrsearch.api.curves import with_curve
+from lrsearch.api.deps import Reader, SlotsDep
 from lrsearch.api.schemas import (
     CurvePublic,
     CurveRequest,
@@ -12,7 +13,7 @@ from lrsearch.api.schemas import (
     family_public,
 )
 from lrsearch.errors import InvalidInputError, ScheduleError
-from lrsearch.schedules import ScheduleSpec, curve, families
+from lrsearch.schedules import ScheduleSpec, families
 
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"], dependencies=[Reader])
 
@@ -24,13 +25,16 @@ def list_families() -> FamiliesPublic:
     return FamiliesPublic(data=data, count=len(data))
 
 
-@router.post("/curve")
-def render_curve(request: CurveRequest) -> CurvePublic:
-    """The LR of every update of a run of ``steps`` updates under ``schedule``."""
+@router.post("/curve", response_model=CurvePublic)
+def render_curve(request: CurveRequest, slots: SlotsDep) -> Response:
+    """The LR of every update of a run of ``steps`` updates under ``schedule``.
+
+    Streamed; more than 100,000 steps take a render slot (429 with Retry-After when all
+    ``LRSEARCH_RENDER_SLOTS`` are busy).
+    """
     try:
         spec = ScheduleSpec.from_dict(request.schedule.model_dump())
     except ScheduleError as exc:
         raise InvalidInputError(f"schedule.{exc.field}", exc.reason) from None
-    return CurvePublic(
-        schedule=spec.to_dict(), steps=request.steps, lr=curve(spec, request.steps).tolist()
-    )
+    head = CurvePublic(schedule=spec.to_dict(), steps=request.steps, lr=[])
+    return with_curve(head, spec, request.steps, slots)

@@ -9,9 +9,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
+from pydantic import BeforeValidator
 
 from lrsearch import service
-from lrsearch.api.deps import BackendDep, PolicyDep, Reader, RendererDep, Writer
+from lrsearch.api.curves import with_curve
+from lrsearch.api.deps import BackendDep, PolicyDep, Reader, RendererDep, SlotsDep, Writer
 from lrsearch.api.schemas import (
     MAX_CURVE_STEPS,
     MAX_INT,
@@ -20,8 +22,10 @@ from lrsearch.api.schemas import (
     StudyPublic,
     TrialDetail,
     TrialsPublic,
+    lowered,
     study_public,
 )
+from lrsearch.schedules import ScheduleSpec
 from lrsearch.spec import SearchSpec
 
 router = APIRouter(prefix="/v1/studies", tags=["studies"])
@@ -33,7 +37,11 @@ Steps = Annotated[
     int | None,
     Query(ge=1, le=MAX_CURVE_STEPS, description="render the schedule for a run of N updates"),
 ]
-State = Literal["RUNNING", "COMPLETE", "PRUNED", "FAIL"]
+State = Annotated[
+    Literal["running", "complete", "pruned", "fail"] | None,
+    BeforeValidator(lowered),
+    Query(description="only trials in this state (either casing: complete or COMPLETE)"),
+]
 Format = Annotated[
     Literal["json", "pytorch"], Query(description="json, or a self-contained PyTorch snippet")
 ]
@@ -49,13 +57,16 @@ def list_studies(backend: BackendDep, limit: Limit = 100, offset: Offset = 0) ->
 
 
 @router.post("", status_code=201, dependencies=[Writer])
-def submit_study(spec: SearchSpec, backend: BackendDep, policy: PolicyDep) -> StudyPublic:
+def submit_study(
+    spec: SearchSpec, backend: BackendDep, policy: PolicyDep, response: Response
+) -> StudyPublic:
     """Create a search from a SearchSpec (the TOML file's structure, as JSON); agents run it.
 
     ``python:`` tasks only from the server's allowed modules, naming metric and direction;
-    data files only inside the server's data roots.
+    data files only inside the server's data roots. The ``Location`` header names the study.
     """
     search = service.create_search(backend, spec, policy, resume=False)
+    response.headers["Location"] = f"/v1/studies/{search.name}"
     return study_public(service.get_study(backend, search.name))
 
 
@@ -81,7 +92,7 @@ def delete_study(name: Name, backend: BackendDep) -> Response:
 def list_trials(
     name: Name,
     backend: BackendDep,
-    state: Annotated[State | None, Query(description="only trials in this state")] = None,
+    state: State = None,
     limit: Annotated[int, Query(ge=1, le=100, description="page size")] = 50,
     offset: Offset = 0,
 ) -> TrialsPublic:
@@ -89,20 +100,26 @@ def list_trials(
 
     A page holds at most 100 trials, so it costs the same whatever the study's size.
     """
-    data, total = service.trial_page(backend, name, state=state, limit=limit, offset=offset)
+    upper = state.upper() if state is not None else None  # Optuna's names, as stored
+    data, total = service.trial_page(backend, name, state=upper, limit=limit, offset=offset)
     page = {"data": data, "count": total, "limit": limit, "offset": offset}
     return TrialsPublic.model_validate(page)
 
 
-@router.get("/{name}/trials/{number}", dependencies=[Reader])
+@router.get("/{name}/trials/{number}", dependencies=[Reader], response_model=TrialDetail)
 def get_trial(
     name: Name,
     number: Annotated[int, Path(ge=0, le=MAX_INT)],
     backend: BackendDep,
+    slots: SlotsDep,
     steps: Steps = None,
-) -> TrialDetail:
+) -> TrialDetail | Response:
     """One trial: parameters, schedule, state, intermediate values and per-epoch metrics."""
-    return TrialDetail.model_validate(service.trial_detail(backend, name, number, steps=steps))
+    trial = TrialDetail.model_validate(service.trial_detail(backend, name, number))
+    if steps is None or trial.schedule is None:
+        return trial
+    spec = ScheduleSpec.from_dict(trial.schedule, complete=True)
+    return with_curve(trial, spec, steps, slots)
 
 
 @router.get(
@@ -113,12 +130,17 @@ def get_trial(
         404: {"description": "no such study, or no complete trial yet"},
     },
 )
-def get_best(name: Name, backend: BackendDep, steps: Steps = None, format: Format = "json") -> Any:
+def get_best(
+    name: Name, backend: BackendDep, slots: SlotsDep, steps: Steps = None, format: Format = "json"
+) -> Any:
     """The best schedule: JSON (``?steps=N`` adds its curve), or PyTorch code that builds it."""
     if format == "pytorch":
         code = service.best_pytorch(backend, name, steps=steps)
         return PlainTextResponse(code, media_type="text/x-python")
-    return BestPublic.model_validate(service.best_config(backend, name, steps=steps))
+    best = BestPublic.model_validate(service.best_config(backend, name))
+    if steps is None:
+        return best
+    return with_curve(best, ScheduleSpec.from_dict(best.schedule, complete=True), steps, slots)
 
 
 @router.get(
@@ -133,7 +155,19 @@ def get_best(name: Name, backend: BackendDep, steps: Steps = None, format: Forma
     },
 )
 def get_report(
-    name: Name, backend: BackendDep, render: RendererDep, steps: Steps = None, top_k: TopK = 5
+    name: Name,
+    backend: BackendDep,
+    render: RendererDep,
+    slots: SlotsDep,
+    steps: Steps = None,
+    top_k: TopK = 5,
 ) -> HTMLResponse:
-    """The study's report: one HTML page with inline SVG plots that works offline."""
-    return HTMLResponse(service.report_page(backend, name, render, top_k=top_k, steps=steps))
+    """The study's report: one HTML page with inline SVG plots that works offline.
+
+    Rendering takes a render slot (429 with Retry-After when all are busy)."""
+    release = slots.take()
+    try:
+        page = service.report_page(backend, name, render, top_k=top_k, steps=steps)
+    finally:
+        release()
+    return HTMLResponse(page)
