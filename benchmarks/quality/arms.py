@@ -63,6 +63,15 @@ class SearchRun:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchRun:
+        """Back from ``to_dict`` through JSON (whose object keys are strings)."""
+        trials = [
+            TrialRecord(**{**t, "intermediate": {int(k): v for k, v in t["intermediate"].items()}})
+            for t in data["trials"]
+        ]
+        return cls(**{**data, "trials": trials})
+
 
 @dataclass(frozen=True)
 class SearchJob:

@@ -11,6 +11,7 @@ machine) and DIR/quality.md (the tables), and prints the Markdown.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -79,6 +80,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--trials", type=int, help="the step budget, in full-length trials")
     parser.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
     parser.add_argument("--out", type=Path, help=f"folder for the results (default {RESULTS_DIR})")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="run nothing: recompute the summary and quality.md from a run's quality.json",
+    )
     args = parser.parse_args(argv)
     if args.out is None:
         args.out = RESULTS_DIR / "smoke" if args.smoke else RESULTS_DIR
@@ -223,8 +230,44 @@ def machine_info(mode: str, jobs: int) -> dict[str, Any]:
     }
 
 
+def write_results(
+    payload: dict[str, Any], tasks: dict[str, BenchTask], arms: Sequence[str], out: Path
+) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "quality.json").write_text(json.dumps(payload, indent=1) + "\n", "utf-8")
+    text = markdown(payload, tasks, arms)
+    (out / "quality.md").write_text(text, "utf-8")
+    print(text)
+    log(f"wrote {out}/quality.json and quality.md")
+
+
+def render(path: Path, out: Path) -> int:
+    """Recompute the summary of a finished run from its raw numbers (searches and retrained
+    scores), e.g. after the report gained a figure; nothing is trained again."""
+    payload = json.loads(path.read_text("utf-8"))
+    setup = payload["setup"]
+    fields = {f.name for f in dataclasses.fields(BenchTask)}
+    tasks = {
+        name: BenchTask(**{k: v for k, v in info.items() if k in fields})
+        for name, info in setup["tasks"].items()
+    }
+    arms = list(setup["arms"])
+    runs = [SearchRun.from_dict(run) for run in payload["searches"]]
+    picks = make_picks(runs, tasks)
+    scored = {(p["task"], p["arm"], p["seed"]): p for p in payload["summary"]["picks"]}
+    for p in picks:
+        old = scored[p.run.task, p.run.arm, p.run.seed]
+        if old["true_scores"] is not None:
+            p.true = Retrained(old["true_scores"], old["retrain_diverged"])
+    payload["summary"] = summarize(picks, tasks, arms)
+    write_results(payload, tasks, arms, out)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render is not None:
+        return render(args.render, args.out)
     sizes = sizes_of(args)
     tasks = {name: sizes.task(name) for name in args.tasks}
     arms: list[str] = args.arms
@@ -273,10 +316,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "summary": summarize(picks, tasks, arms),
         "searches": [run.to_dict() for run in runs],
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "quality.json").write_text(json.dumps(payload, indent=1) + "\n", "utf-8")
-    text = markdown(payload, tasks, arms)
-    (args.out / "quality.md").write_text(text, "utf-8")
-    print(text)
-    log(f"done in {meta['wall_s']} s; wrote {args.out}/quality.json and quality.md")
+    write_results(payload, tasks, arms, args.out)
+    log(f"done in {meta['wall_s']} s")
     return 0

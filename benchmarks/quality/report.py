@@ -136,8 +136,13 @@ def _task_section(
         lines.append(
             f"| {row['seed']} | " + " | ".join(cells) + f" | {', '.join(row['winners'])} |"
         )
-    d = t["defaults_vs_plain"]
+    d, sep = t["defaults_vs_plain"], t["separation"]
     lines += [
+        "",
+        f"Separation: the {sep['searches']} picks ({sep['distinct_picks']} distinct configs) "
+        f"span {_f(sep['true_score_range'])} in true score (std {_f(sep['true_score_std'])}); "
+        f"one config's std over fresh seeds is {_f(sep['retrain_seed_std'])}; "
+        f"{sep['picked_first_trial']} searches picked their first trial.",
         "",
         f"{DEFAULTS_ARM} vs {PLAIN_ARM}: {d['wins']} wins, {d['ties']} ties, {d['losses']} losses.",
         "",

@@ -128,6 +128,23 @@ def _task_summary(
         "seeds": rows,
         "defaults_vs_plain": duel,
         "early_vs_final": _early_final(mine, bench),
+        "separation": _separation(mine, bench),
+    }
+
+
+def _separation(mine: Sequence[Pick], bench: BenchTask) -> dict[str, Any]:
+    """Does the task tell methods apart? The spread of the picks' true scores against the
+    seed noise of one config (the std over its fresh seeds), and how often a search's best
+    trial was simply its first."""
+    scores = [true_score(p, bench) for p in mine]
+    noise = [statistics.stdev(p.true.scores) for p in mine if p.true and len(p.true.scores) > 1]
+    return {
+        "true_score_range": max(scores) - min(scores) if scores else None,
+        "true_score_std": statistics.stdev(scores) if len(scores) > 1 else None,
+        "retrain_seed_std": statistics.fmean(noise) if noise else None,
+        "picked_first_trial": sum(bool(p.trial and p.trial.number == 0) for p in mine),
+        "searches": len(mine),
+        "distinct_picks": len({p.key for p in mine}),
     }
 
 
