@@ -1,0 +1,3 @@
+from benchmarks.quality.cli import main
+
+raise SystemExit(main())

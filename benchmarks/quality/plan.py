@@ -1,0 +1,157 @@
+"""What the quality benchmark runs: its tasks, its arms and its sizes (full and smoke).
+
+Every arm of a task gets the same budget of optimizer updates: ``nominal_trials`` full-length
+trials' worth. Pruned trials are short, so an arm that prunes runs more trials in the same
+budget (that is pruning's whole point); see README "Search quality" for how the budget is cut.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+Direction = Literal["minimize", "maximize"]
+USER_TASKS = "python:benchmarks.quality.tasks"
+
+
+@dataclass(frozen=True)
+class BenchTask:
+    """One benchmark task: the lrsearch task it names, its search space, its length, and what a
+    user's plain Optuna script would train it with."""
+
+    name: str
+    task: str  # lrsearch's task name: a built-in one or python:module:factory
+    options: dict[str, Any]
+    epochs: int
+    space: dict[str, Any]  # the [space] of every lrsearch arm
+    plain_optimizer: str  # the task's default optimizer: the plain Optuna script's only one
+    why: str  # why the schedule matters here (README and results)
+    metric: str = "val_loss"
+    direction: Direction = "minimize"
+    # A retrained config that diverges scores this (a constant guess: ln of the class count).
+    failure_score: float = math.nan
+
+    @property
+    def lr_range(self) -> tuple[float, float]:
+        low, high = self.space["lr"]
+        return float(low), float(high)
+
+
+# What a user's script passes to the optimizer: lrsearch's sgd and adamw settings, written out.
+PLAIN_OPTIMIZER_PARAMS: dict[str, dict[str, float | bool]] = {
+    "sgd": {"momentum": 0.9, "nesterov": True},
+    "adamw": {"weight_decay": 0.01},
+}
+
+TASKS: dict[str, BenchTask] = {
+    task.name: task
+    for task in (
+        BenchTask(
+            name="charlm",
+            task="charlm",
+            options={"chars": 16_000, "context": 32, "d_model": 32, "layers": 1, "heads": 2},
+            epochs=8,
+            # lrsearch's default space (16 families, sgd and adamw, warmup up to 10 %), with
+            # an LR range that holds the useful LRs of both optimizers.
+            space={"lr": [1e-4, 1.0]},
+            plain_optimizer="adamw",
+            why="a short transformer LM run: too high an LR stalls, too low never gets far, "
+            "and how fast the LR decays decides the last epochs",
+            failure_score=math.log(256),
+        ),
+        BenchTask(
+            name="noisy-digits",
+            task=f"{USER_TASKS}:noisy_digits",
+            options={},
+            epochs=20,
+            space={"lr": [1e-4, 1.0]},
+            plain_optimizer="sgd",
+            why="40 % wrong training labels: a wide MLP memorizes them late in training, so "
+            "val_loss falls and then rises, and early leaders are overtaken",
+            failure_score=math.log(10),
+        ),
+        BenchTask(
+            name="sort-transformer",
+            task=f"{USER_TASKS}:sort_transformer",
+            options={"length": 10, "train_size": 800, "d_model": 32, "layers": 1},
+            epochs=8,
+            # AdamW only, warmup up to 30 %: the post-norm transformer needs warmup at the LRs
+            # that learn fastest.
+            space={"lr": [1e-4, 0.3], "optimizers": ["adamw"], "warmup": [0.0, 0.3]},
+            plain_optimizer="adamw",
+            why="a post-norm transformer with AdamW: the fast LRs need warmup, "
+            "without it they stall",
+            failure_score=math.log(16),
+        ),
+    )
+}
+
+ArmKind = Literal["lrsearch", "plain"]
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One way to search. lrsearch arms change one setting of lrsearch's defaults each."""
+
+    name: str
+    kind: ArmKind
+    what: str
+    baselines: bool = True
+    pruner: str = "median"
+    sampler: str = "tpe"
+
+
+ARMS: dict[str, Arm] = {
+    arm.name: arm
+    for arm in (
+        Arm("defaults", "lrsearch", "lrsearch defaults: 7 baselines first, TPE, median pruner"),
+        Arm("no-baselines", "lrsearch", "lrsearch with baselines = false", baselines=False),
+        Arm("no-pruner", "lrsearch", "lrsearch with pruner = none", pruner="none"),
+        Arm("random", "lrsearch", "lrsearch with sampler = random", sampler="random"),
+        Arm(
+            "plain-optuna",
+            "plain",
+            "a user's 20-line Optuna script: peak LR only, cosine to 0, "
+            "the task's optimizer, TPE + MedianPruner",
+        ),
+    )
+}
+DEFAULTS_ARM, PLAIN_ARM, NO_PRUNER_ARM = "defaults", "plain-optuna", "no-pruner"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much the benchmark runs."""
+
+    nominal_trials: int  # the step budget: this many full-length trials
+    trial_cap_factor: float  # a search stops at most at nominal_trials x this many trials
+    seeds: int  # search seeds 0 .. seeds-1, per task and arm
+    retrain_seeds: int  # fresh seeds the picked config is retrained on
+    startup_trials: int  # lrsearch's startup_trials (TPE and the median pruner)
+    task_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def task(self, name: str) -> BenchTask:
+        task = TASKS[name]
+        override = self.task_overrides.get(name, {})
+        options = {**task.options, **override.get("options", {})}
+        return replace(task, options=options, epochs=override.get("epochs", task.epochs))
+
+
+FULL = Sizes(nominal_trials=30, trial_cap_factor=3.0, seeds=5, retrain_seeds=3, startup_trials=5)
+# The smoke run: every task and arm, tiny. Scores mean nothing; it checks the pipeline.
+SMOKE = Sizes(
+    nominal_trials=3,
+    trial_cap_factor=2.0,
+    seeds=1,
+    retrain_seeds=1,
+    startup_trials=1,
+    task_overrides={
+        "charlm": {"options": {"chars": 4_000}, "epochs": 2},
+        "noisy-digits": {"options": {"train_size": 200}, "epochs": 3},
+        "sort-transformer": {"options": {"train_size": 200}, "epochs": 2},
+    },
+)
+
+# Seeds of the retraining runs: never a search's trial seed (those are seed * 100_003 + n).
+RETRAIN_SEED_BASE = 900_000_001

@@ -1,0 +1,168 @@
+"""quality.md: the summary of a run as Markdown tables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from benchmarks.quality.plan import ARMS, DEFAULTS_ARM, PLAIN_ARM, BenchTask
+
+
+def _f(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(
+    payload: Mapping[str, Any], tasks: Mapping[str, BenchTask], arms: Sequence[str]
+) -> str:
+    meta, summary, setup = payload["meta"], payload["summary"], payload["setup"]
+    load = meta["load_average"]
+    lines = [
+        f"# lrsearch search quality ({meta['mode']})",
+        "",
+        f"{meta['date']} · commit {meta['git_commit']} · {meta['cpu_count']} CPUs · "
+        f"torch {meta['torch_version']} · optuna {meta['optuna_version']} · "
+        f"Python {meta['python_version']} · {meta['jobs']} processes, 1 torch thread each",
+        "",
+        f"**Wall time {meta['wall_s'] / 60:.1f} min** (searches {meta['search_wall_s'] / 60:.1f} "
+        f"min, retraining {meta['retrain_wall_s'] / 60:.1f} min). 1-minute load average during "
+        f"the run: mean {_f(load['mean'], 2)}, max {_f(load['max'], 2)} "
+        f"(at start {_f(load['start'], 2)}; this run's own processes account for about "
+        f"{meta['jobs']}).",
+        "",
+    ]
+    if meta["mode"] == "smoke":
+        lines += ["**Smoke run: tiny sizes, the scores mean nothing.**", ""]
+    lines += _setup(setup, tasks)
+    lines += _headline(summary, tasks, arms)
+    for name in tasks:
+        lines += _task_section(name, summary["tasks"][name], tasks[name], arms)
+    lines += _picks(summary["picks"])
+    return "\n".join(lines) + "\n"
+
+
+def _setup(setup: Mapping[str, Any], tasks: Mapping[str, BenchTask]) -> list[str]:
+    lines = [
+        "## Setup",
+        "",
+        f"Every arm of a task gets the same budget of optimizer updates: "
+        f"{setup['nominal_trials']} full-length trials' worth; pruned and failed trials count "
+        f"with the updates they trained. Search seeds: {setup['seeds']}; each pick retrained "
+        f"at full length on {setup['retrain_seeds']} fresh seeds, whose mean is its true "
+        "score. Regret: true score minus the best true score any pick of that task reached.",
+        "",
+        "| task | metric | epochs x updates | budget (updates) | space (lrsearch arms) | "
+        "plain Optuna trains | why the schedule matters |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, bench in tasks.items():
+        info = setup["tasks"][name]
+        lines.append(
+            f"| {name} | {bench.metric} ({bench.direction}) | {bench.epochs} x "
+            f"{info['steps_per_epoch']} | {info['budget_steps']} | `{bench.space}` | "
+            f"{bench.plain_optimizer}, cosine, lr in {list(bench.lr_range)} | {bench.why} |"
+        )
+    lines += ["", "| arm | what |", "|---|---|"]
+    lines += [f"| {arm.name} | {arm.what} |" for arm in ARMS.values()]
+    return [*lines, ""]
+
+
+def _headline(
+    summary: Mapping[str, Any], tasks: Mapping[str, Any], arms: Sequence[str]
+) -> list[str]:
+    lines = [
+        "## Mean regret per task (lower is better; ± std over seeds)",
+        "",
+        "| arm | " + " | ".join(tasks) + " | seeds won |",
+        "|---|" + "---|" * (len(tasks) + 1),
+    ]
+    for arm in arms:
+        cells, won = [], 0
+        for name in tasks:
+            row = summary["tasks"][name]["arms"][arm]
+            cells.append(f"{_f(row['regret']['mean'])} ± {_f(row['regret']['std'])}")
+            won += row["seeds_won"]
+        lines.append(f"| {arm} | " + " | ".join(cells) + f" | {won} |")
+    duel = summary["defaults_vs_plain"]
+    if duel is not None:
+        lines += [
+            "",
+            f"**lrsearch defaults beat plain Optuna on {duel['wins']} of {duel['pairs']} task x "
+            f"seed pairs ({duel['fraction']:.0%})**; ties {duel['ties']}, losses "
+            f"{duel['losses']}.",
+        ]
+    lines += ["", "Spearman (value after a third of the epochs vs final value, pruner-none arm):"]
+    for name in tasks:
+        ef = summary["tasks"][name]["early_vs_final"]
+        lines.append(
+            f"- {name}: pooled {_f(ef['pooled'], 3)} over {ef['pooled_trials']} trials "
+            f"(epoch {ef['early_epoch']} of {tasks[name].epochs}); mean over seeds "
+            f"{_f(ef['mean'], 3)}; pairs of trials whose order flips: "
+            f"{_f(ef['discordant_pairs'], 3)}"
+        )
+    return [*lines, ""]
+
+
+def _task_section(
+    name: str, t: Mapping[str, Any], bench: BenchTask, arms: Sequence[str]
+) -> list[str]:
+    lines = [
+        f"## {name}",
+        "",
+        f"Best true {t['metric']}: {_f(t['best_true'])}. Budget {t['budget_steps']} updates "
+        f"per search ({t['steps_per_epoch']} per epoch).",
+        "",
+        "| arm | regret mean | std | min | max | true score mean | updates used (mean) | "
+        "trials (pruned, failed) | picked a baseline | search wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for arm in arms:
+        r = t["arms"][arm]
+        g = r["regret"]
+        lines.append(
+            f"| {arm} | {_f(g['mean'])} | {_f(g['std'])} | {_f(g['min'])} | {_f(g['max'])} | "
+            f"{_f(r['true']['mean'])} | {_f(r['steps']['mean'], 0)} | "
+            f"{_f(r['trials']['mean'], 1)} ({_f(r['pruned']['mean'], 1)}, "
+            f"{_f(r['failed']['mean'], 1)}) | {r['picked_baseline']} | "
+            f"{_f(r['wall_s']['mean'], 1)} |"
+        )
+    lines += [
+        "",
+        "| seed | " + " | ".join(arms) + " | winner |",
+        "|---|" + "---|" * (len(arms) + 1),
+    ]
+    for row in t["seeds"]:
+        cells = [_f(row["scores"].get(arm)) for arm in arms]
+        lines.append(
+            f"| {row['seed']} | " + " | ".join(cells) + f" | {', '.join(row['winners'])} |"
+        )
+    d, sep = t["defaults_vs_plain"], t["separation"]
+    lines += [
+        "",
+        f"Separation: the {sep['searches']} picks ({sep['distinct_picks']} distinct configs) "
+        f"span {_f(sep['true_score_range'])} in true score (std {_f(sep['true_score_std'])}); "
+        f"one config's std over fresh seeds is {_f(sep['retrain_seed_std'])}; "
+        f"{sep['picked_first_trial']} searches picked their first trial.",
+        "",
+        f"{DEFAULTS_ARM} vs {PLAIN_ARM}: {d['wins']} wins, {d['ties']} ties, {d['losses']} losses.",
+        "",
+    ]
+    return lines
+
+
+def _picks(picks: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = [
+        "## What each search picked",
+        "",
+        "| task | arm | seed | trials in budget | picked trial | config | search value | "
+        "true score |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for p in picks:
+        baseline = f" (baseline {p['baseline']})" if p["baseline"] else ""
+        lines.append(
+            f"| {p['task']} | {p['arm']} | {p['seed']} | {p['trials_in_budget']} | "
+            f"{p['picked_trial']}{baseline} | {p['label']} | {_f(p['search_value'])} | "
+            f"{_f(p['true_mean'])} |"
+        )
+    return [*lines, ""]

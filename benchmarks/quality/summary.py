@@ -1,0 +1,196 @@
+"""The figures of a benchmark run, as JSON-ready data: regrets, wins, steps, Spearman, picks."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks.quality.arms import SearchRun, TrialRecord
+from benchmarks.quality.plan import DEFAULTS_ARM, NO_PRUNER_ARM, PLAIN_ARM, BenchTask
+from benchmarks.quality.scoring import (
+    Retrained,
+    best_score,
+    config_key,
+    discordant_share,
+    early_final_pairs,
+    early_final_rank,
+    pick,
+    regret,
+    spearman,
+    within_budget,
+)
+
+
+@dataclass
+class Pick:
+    """What one search (task, arm, seed) hands its user, and how good it truly is."""
+
+    run: SearchRun
+    kept: list[TrialRecord]
+    trial: TrialRecord | None
+    true: Retrained | None = None
+
+    @property
+    def key(self) -> str | None:
+        if self.trial is None or self.trial.config is None:
+            return None
+        return config_key(self.trial.config)
+
+
+def make_picks(runs: Sequence[SearchRun], tasks: Mapping[str, BenchTask]) -> list[Pick]:
+    picks = []
+    for run in runs:
+        kept = within_budget(run)
+        picks.append(Pick(run, kept, pick(kept, tasks[run.task].direction)))
+    return picks
+
+
+def _spread(values: Sequence[float]) -> dict[str, float | None]:
+    if not values:
+        return {"mean": None, "std": None, "min": None, "max": None}
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+def true_score(p: Pick, bench: BenchTask) -> float:
+    """The pick's retrained mean; a search that completed no trial scores like a diverged one."""
+    return p.true.mean if p.true is not None else bench.failure_score
+
+
+def summarize(
+    picks: Sequence[Pick], tasks: Mapping[str, BenchTask], arms: Sequence[str]
+) -> dict[str, Any]:
+    per_task = {name: _task_summary(name, picks, bench, arms) for name, bench in tasks.items()}
+    duel = {"wins": 0, "ties": 0, "losses": 0}
+    for summary in per_task.values():
+        for key in duel:
+            duel[key] += summary["defaults_vs_plain"][key]
+    pairs = sum(duel.values())
+    return {
+        "tasks": per_task,
+        "defaults_vs_plain": {**duel, "pairs": pairs, "fraction": duel["wins"] / pairs}
+        if pairs
+        else None,
+        "picks": [_pick_row(p, tasks[p.run.task]) for p in picks],
+    }
+
+
+def _task_summary(
+    name: str, picks: Sequence[Pick], bench: BenchTask, arms: Sequence[str]
+) -> dict[str, Any]:
+    mine = [p for p in picks if p.run.task == name]
+    direction = bench.direction
+    best = best_score([true_score(p, bench) for p in mine], direction)
+    seeds = sorted({p.run.seed for p in mine})
+    by = {(p.run.arm, p.run.seed): p for p in mine}
+    rows: list[dict[str, Any]] = []
+    wins = dict.fromkeys(arms, 0)
+    duel = {"wins": 0, "ties": 0, "losses": 0}
+    for seed in seeds:
+        scores = {a: true_score(by[a, seed], bench) for a in arms if (a, seed) in by}
+        top = best_score(list(scores.values()), direction)
+        winners = [a for a, s in scores.items() if s == top]
+        for a in winners:
+            wins[a] += 1
+        rows.append({"seed": seed, "scores": scores, "winners": winners})
+        if DEFAULTS_ARM in scores and PLAIN_ARM in scores:
+            r = regret(scores[DEFAULTS_ARM], scores[PLAIN_ARM], direction)
+            duel["wins" if r < 0 else "ties" if r == 0 else "losses"] += 1
+    arm_rows = {}
+    for arm in arms:
+        ps = [p for p in mine if p.run.arm == arm]
+        arm_rows[arm] = {
+            "regret": _spread([regret(true_score(p, bench), best, direction) for p in ps]),
+            "true": _spread([true_score(p, bench) for p in ps]),
+            "search_best": _spread([p.trial.value for p in ps if p.trial and p.trial.value]),
+            "steps": _spread([float(sum(t.steps for t in p.kept)) for p in ps]),
+            "trials": _spread([float(len(p.kept)) for p in ps]),
+            "pruned": _spread([float(sum(t.state == "PRUNED" for t in p.kept)) for p in ps]),
+            "failed": _spread([float(sum(t.state == "FAIL" for t in p.kept)) for p in ps]),
+            "picked_trial": [p.trial.number if p.trial else None for p in ps],
+            "picked_baseline": sum(bool(p.trial and p.trial.baseline) for p in ps),
+            "wall_s": _spread([p.run.wall_s for p in ps]),
+            "seeds_won": wins[arm],
+        }
+    return {
+        "metric": bench.metric,
+        "direction": direction,
+        "best_true": best,
+        "budget_steps": mine[0].run.budget_steps if mine else None,
+        "steps_per_epoch": mine[0].run.steps_per_epoch if mine else None,
+        "arms": arm_rows,
+        "seeds": rows,
+        "defaults_vs_plain": duel,
+        "early_vs_final": _early_final(mine, bench),
+        "separation": _separation(mine, bench),
+    }
+
+
+def _separation(mine: Sequence[Pick], bench: BenchTask) -> dict[str, Any]:
+    """Does the task tell methods apart? The spread of the picks' true scores against the
+    seed noise of one config (the std over its fresh seeds), and how often a search's best
+    trial was simply its first."""
+    scores = [true_score(p, bench) for p in mine]
+    noise = [statistics.stdev(p.true.scores) for p in mine if p.true and len(p.true.scores) > 1]
+    return {
+        "true_score_range": max(scores) - min(scores) if scores else None,
+        "true_score_std": statistics.stdev(scores) if len(scores) > 1 else None,
+        "retrain_seed_std": statistics.fmean(noise) if noise else None,
+        "picked_first_trial": sum(bool(p.trial and p.trial.number == 0) for p in mine),
+        "searches": len(mine),
+        "distinct_picks": len({p.key for p in mine}),
+    }
+
+
+def _early_final(mine: Sequence[Pick], bench: BenchTask) -> dict[str, Any]:
+    """Spearman between the value at a third of the epochs and the final value, over the
+    complete (never pruned) trials of the pruner-none arm: per seed, their mean, and pooled."""
+    runs = [p for p in mine if p.run.arm == NO_PRUNER_ARM]
+    per_seed = [early_final_rank(p.kept, bench.epochs) for p in runs]
+    pairs = [pair for p in runs for pair in early_final_pairs(p.kept, bench.epochs)]
+    found = [r for r in per_seed if r is not None]
+    return {
+        "early_epoch": max(1, round(bench.epochs / 3)),
+        "per_seed": per_seed,
+        "mean": statistics.fmean(found) if found else None,
+        "pooled": spearman([a for a, _ in pairs], [b for _, b in pairs]),
+        "pooled_trials": len(pairs),
+        "discordant_pairs": discordant_share(pairs),
+    }
+
+
+def _pick_row(p: Pick, bench: BenchTask) -> dict[str, Any]:
+    trial = p.trial
+    config = trial.config if trial is not None else None
+    schedule = config["schedule"] if config else None
+    return {
+        "task": p.run.task,
+        "arm": p.run.arm,
+        "seed": p.run.seed,
+        "trials_in_budget": len(p.kept),
+        "trials_run": len(p.run.trials),
+        "steps_in_budget": sum(t.steps for t in p.kept),
+        "picked_trial": trial.number if trial else None,
+        "baseline": trial.baseline if trial else None,
+        "search_value": trial.value if trial else None,
+        "config": config,
+        "label": describe(config) if config else "no complete trial",
+        "family": schedule["family"] if schedule else None,
+        "true_scores": p.true.scores if p.true else None,
+        "true_mean": true_score(p, bench),
+        "retrain_diverged": p.true.diverged if p.true else None,
+    }
+
+
+def describe(config: Mapping[str, Any]) -> str:
+    """``cosine adamw lr=3.1e-03 warmup=0.08`` (family parameters are in the JSON)."""
+    schedule = config["schedule"]
+    warmup = (schedule.get("warmup") or {}).get("fraction", 0.0) or 0.0
+    text = f"{schedule['family']} {config['optimizer']} lr={float(schedule['lr']):.2e}"
+    return text + (f" warmup={warmup:.2f}" if warmup else "")

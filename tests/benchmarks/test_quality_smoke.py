@@ -1,0 +1,85 @@
+"""The quality benchmark end to end, tiny: ``python -m benchmarks.quality --smoke`` as a real
+process (tests never import benchmarks/), then the invariants of what it wrote."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TASKS = {"charlm", "noisy-digits", "sort-transformer"}
+ARMS = {"defaults", "no-baselines", "no-pruner", "random", "plain-optuna"}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("quality")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.quality", "--smoke", "--out", str(out)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, json.loads((out / "quality.json").read_text("utf-8"))
+
+
+@pytest.mark.slow
+def test_writes_both_files_with_the_machine(smoke: tuple[Path, dict[str, Any]]) -> None:
+    out, data = smoke
+    text = (out / "quality.md").read_text("utf-8")
+    assert "Mean regret per task" in text and "Spearman" in text
+    meta = data["meta"]
+    assert meta["mode"] == "smoke"
+    assert meta["cpu_count"] >= 1 and meta["wall_s"] > 0
+    assert meta["torch_version"] and meta["optuna_version"] and meta["git_commit"]
+    assert math.isfinite(meta["load_average"]["mean"])
+
+
+@pytest.mark.slow
+def test_every_arm_has_a_row_per_task(smoke: tuple[Path, dict[str, Any]]) -> None:
+    _, data = smoke
+    summary = data["summary"]
+    assert set(summary["tasks"]) == TASKS
+    for task in summary["tasks"].values():
+        assert set(task["arms"]) == ARMS
+    picked = {(p["task"], p["arm"]) for p in summary["picks"]}
+    assert picked == {(t, a) for t in TASKS for a in ARMS}
+
+
+@pytest.mark.slow
+def test_regrets_are_non_negative_and_scores_finite(smoke: tuple[Path, dict[str, Any]]) -> None:
+    _, data = smoke
+    for task in data["summary"]["tasks"].values():
+        assert math.isfinite(task["best_true"])
+        for arm in task["arms"].values():
+            assert arm["regret"]["min"] >= 0.0
+            assert math.isfinite(arm["true"]["mean"])
+        # some pick reaches the best true score: the regret is measured against a real pick
+        assert min(arm["regret"]["min"] for arm in task["arms"].values()) == 0.0
+    for pick in data["summary"]["picks"]:
+        assert pick["true_scores"], pick
+        assert all(math.isfinite(score) for score in pick["true_scores"])
+
+
+@pytest.mark.slow
+def test_every_arm_stays_within_the_same_step_budget(smoke: tuple[Path, dict[str, Any]]) -> None:
+    _, data = smoke
+    budgets = {name: task["budget_steps"] for name, task in data["summary"]["tasks"].items()}
+    for pick in data["summary"]["picks"]:
+        assert 0 < pick["steps_in_budget"] <= budgets[pick["task"]]
+    for search in data["searches"]:
+        assert search["budget_steps"] == budgets[search["task"]]
+        # the search ran at least up to its budget (or its trial cap)
+        assert sum(t["steps"] for t in search["trials"]) > 0
