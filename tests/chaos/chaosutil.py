@@ -199,3 +199,30 @@ def fleet(url: str, logs: Path, **options: Any) -> Iterator[Fleet]:
         yield made
     finally:
         made.close()
+
+
+def describe(url: str, name: str) -> str:
+    """The search's lease rows and Optuna trials as text, for a failed scenario's log."""
+    watch = Watch(url)
+    try:
+        with watch.engine.connect() as conn:
+            leases = conn.execute(
+                sa.text(
+                    "SELECT t.id, t.worker, t.status, t.trial_number, t.optuna_trial_id, "
+                    "t.attempt, t.reason, t.claimed_at, t.heartbeat_at, t.finished_at "
+                    "FROM lr_trials t JOIN lr_searches s ON s.id = t.search_id "
+                    "WHERE s.name = :n ORDER BY t.id"
+                ),
+                {"n": name},
+            ).all()
+        lines = ["leases:"] + [" | ".join(str(v) for v in row) for row in leases]
+        lines.append("trials:")
+        for t in watch.trials(name):
+            attrs = {k: t.user_attrs.get(k) for k in ("retry_of", "attempt", "fail_reason")}
+            lines.append(
+                f"{t.number} id={t._trial_id} {t.state.name} {attrs} "
+                f"start={t.datetime_start} end={t.datetime_complete} params={t.params}"
+            )
+        return "\n".join(lines)
+    finally:
+        watch.close()

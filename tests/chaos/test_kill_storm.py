@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.chaosutil import FAST_RECOVERY, Watch, fleet, small_spec, submit
+from tests.chaos.chaosutil import FAST_RECOVERY, Watch, describe, fleet, small_spec, submit
 from tests.chaos.invariants import check_invariants
 
 pytestmark = pytest.mark.slow
@@ -47,7 +47,13 @@ def test_kill_storm(pg_url: str, tmp_path: Path) -> None:
             print("kills (s, pid, trial):", kills)
             assert len(kills) >= KILLS, f"the search ended after {len(kills)} kills"
             runs = agents.wait(timeout=180)
-        reports = check_invariants(pg_url, runs, names=["storm"])
+        try:
+            reports = check_invariants(pg_url, runs, names=["storm"])
+        except AssertionError:
+            print(describe(pg_url, "storm"))
+            for run in runs:
+                print(f"--- agent {run.pid} (killed: {run.killed})\n{run.output[-4000:]}")
+            raise
         print(reports)
         assert reports[0].abandoned >= 1  # the storm did cost trials, and they ran again
     finally:
