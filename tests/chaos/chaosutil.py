@@ -92,11 +92,15 @@ class Watch:
             status, number, worker = conn.execute(query).one()
         return str(status), number, str(worker)
 
-    def busy_sessions(self) -> int:
-        """Other sessions on this database inside a transaction or a statement right now."""
+    def sessions_in_a_transaction(self) -> int:
+        """Other sessions on this database inside a transaction, waiting for their client.
+
+        A stopped agent's session in this state keeps its row locks for as long as it is
+        stopped (lrsearch sets no idle-in-transaction timeout).
+        """
         query = sa.text(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')"
+            "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
         )
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())

@@ -14,7 +14,15 @@ import pytest
 
 from lrsearch.store import Outcome
 from lrsearch.store.models import LEASE_ACTIVE
-from tests.chaos.chaosutil import FAST_RECOVERY, Watch, fleet, small_spec, submit, wait_for
+from tests.chaos.chaosutil import (
+    FAST_RECOVERY,
+    Watch,
+    describe,
+    fleet,
+    small_spec,
+    submit,
+    wait_for,
+)
 from tests.chaos.invariants import check_invariants
 
 pytestmark = pytest.mark.slow
@@ -23,33 +31,38 @@ EVERY_LEASE = LEASE_ACTIVE + tuple(o.lease_status for o in Outcome)
 
 
 def test_a_paused_agent_loses_its_lease_and_goes_on(pg_url: str, tmp_path: Path) -> None:
-    submit(pg_url, small_spec("paused", trials=14, epochs=6))
+    submit(pg_url, small_spec("paused", trials=24, epochs=6))
     watch = Watch(pg_url)
     rng = random.Random(0)
     try:
         with fleet(pg_url, tmp_path / "logs", study="paused", env=FAST_RECOVERY) as agents:
             victim, other = agents.start(), agents.start()
-            wait_for(  # both are past their (slow) start-up: each has finished a trial
+            wait_for(  # both are past their (slow) start-up: the victim has finished a trial
                 lambda: (
-                    {victim.pid, other.pid}
-                    <= {pid for _, pid, _ in watch.leases(("complete", "pruned"))}
+                    victim.pid in {pid for _, pid, _ in watch.leases(("complete", "pruned"))}
+                    and other.pid in {pid for _, pid, _ in watch.leases(EVERY_LEASE)}
                 ),
                 240,
-                "both agents to finish a trial",
+                "both agents to start",
             )
-            # Pause it mid-trial, and not inside a transaction (its row locks would stall
-            # the other agent for as long as it is stopped): try again until both hold.
+            # Pause it while it trains a configured trial (one stopped before its parameters
+            # were suggested has nothing to run again), and not inside a transaction (its row
+            # locks would stall the other agent as long as it is stopped): retry until so.
             paused: tuple[int, int | None] | None = None
-            for _ in range(200):
+            for _ in range(300):
                 os.kill(victim.pid, signal.SIGSTOP)
-                time.sleep(0.05)
+                time.sleep(0.1)
                 running = [(i, n) for i, pid, n in watch.leases(("running",)) if pid == victim.pid]
-                if running and watch.busy_sessions() == 0:
+                if (
+                    running
+                    and _configured(watch, running[0][1])
+                    and watch.sessions_in_a_transaction() == 0
+                ):
                     paused = running[0]
                     break
                 os.kill(victim.pid, signal.SIGCONT)
                 time.sleep(rng.uniform(0.05, 0.3))
-            assert paused is not None, "never caught the agent mid-trial"
+            assert paused is not None, f"never caught mid-trial: {watch.search('paused')}"
             lease_id, number = paused
             try:
                 wait_for(lambda: watch.lease(lease_id)[0] == "stale", 30, "the lease reaped")
@@ -61,6 +74,9 @@ def test_a_paused_agent_loses_its_lease_and_goes_on(pg_url: str, tmp_path: Path)
                     return len(found) == 1 and found[0].state.name == "COMPLETE"
 
                 wait_for(rerun_complete, 120, f"the re-run of trial {number} to complete")
+            except AssertionError:
+                print(describe(pg_url, "paused"))
+                raise
             finally:
                 os.kill(victim.pid, signal.SIGCONT)
             rerun = next(
@@ -78,3 +94,9 @@ def test_a_paused_agent_loses_its_lease_and_goes_on(pg_url: str, tmp_path: Path)
         check_invariants(pg_url, runs, names=["paused"])
     finally:
         watch.close()
+
+
+def _configured(watch: Watch, number: int | None) -> bool:
+    """The trial is RUNNING with its parameters suggested (its ``config`` recorded)."""
+    found = [t for t in watch.trials("paused") if t.number == number]
+    return bool(found) and found[0].state.name == "RUNNING" and "config" in found[0].user_attrs
