@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests.pgcluster import PgCluster
+
 os.environ.setdefault("KERAS_BACKEND", "torch")  # keras (parity tests only) runs on torch
 
 
@@ -83,3 +85,14 @@ def pg_url(pg_admin: sa.Engine) -> Iterator[str]:
 def db_url(request: pytest.FixtureRequest) -> str:
     """The same test on a SQLite file and on a PostgreSQL database."""
     return str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url"))
+
+
+@pytest.fixture
+def pg_cluster() -> Iterator[PgCluster]:
+    """A throwaway PostgreSQL cluster on its own port, to restart or stop (tests/pgcluster.py)."""
+    cluster = PgCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()

@@ -18,6 +18,7 @@ from lrsearch.store.leases import (
     claim_trial,
     heartbeat,
     lease_links,
+    mark_requeued,
     pending_requeues,
     reap_lease,
     release_trial,
@@ -26,6 +27,7 @@ from lrsearch.store.leases import (
     reserved_trial_id,
     stale_leases,
     start_trial,
+    taken_over,
     unreserve_trial,
 )
 from lrsearch.store.migrate import ensure_current, require_current, upgrade
@@ -90,6 +92,7 @@ __all__ = [
     "live_searches",
     "make_engine",
     "make_optuna_storage",
+    "mark_requeued",
     "pending_requeues",
     "reap_lease",
     "record_epochs",
@@ -108,6 +111,7 @@ __all__ = [
     "start_trial",
     "stop_agent",
     "stop_search",
+    "taken_over",
     "transaction",
     "trial_lease",
     "trial_page",

@@ -314,11 +314,42 @@ def _pending() -> sa.ColumnElement[bool]:
 def requeue_done(engine: Engine, lease_id: int) -> None:
     """The abandoned attempt's trial is failed and its parameters queued: clear the mark."""
     with transaction(engine) as conn:
-        conn.execute(
-            trials.update()
-            .where(trials.c.id == lease_id, trials.c.finished_at.is_(None))
-            .values(finished_at=db_now(conn))
+        mark_requeued(conn, lease_id)
+
+
+def mark_requeued(conn: sa.Connection, lease_id: int) -> bool:
+    """Clear the pending re-queue mark in the caller's transaction; False if it was clear.
+
+    Queueing the parameters again commits with this, so of two reapers on one pending
+    re-queue (its closer was slow past the stale window, another took it over) exactly one
+    queues them: the other's conditional UPDATE waits for the first and then changes nothing.
+    """
+    changed = conn.execute(
+        trials.update()
+        .where(trials.c.id == lease_id, trials.c.finished_at.is_(None))
+        .values(finished_at=db_now(conn))
+    )
+    return changed.rowcount == 1
+
+
+def taken_over(engine: Engine, lease_id: int, optuna_trial_id: int) -> bool:
+    """Whether another lease runs (or ran) the trial this closed lease had only reserved.
+
+    A lease reaped after reserving a queued trial, before starting it, leaves the trial queued;
+    another worker may then start it. Re-queueing it for the first lease would fail that
+    worker's live trial and queue its parameters twice. A lease that started the trial itself
+    (its ``trial_number`` is set) is always the one to re-queue it.
+    """
+    other = trials.alias("other")
+    query = sa.select(
+        sa.exists().where(
+            other.c.optuna_trial_id == optuna_trial_id,
+            other.c.id != lease_id,
+            sa.or_(other.c.status.in_(LEASE_ACTIVE), other.c.trial_number.is_not(None)),
         )
+    ).where(sa.exists().where(trials.c.id == lease_id, trials.c.trial_number.is_(None)))
+    with transaction(engine) as conn:
+        return bool(conn.execute(query).scalar())
 
 
 def active_leases(engine: Engine) -> dict[int, int | None]:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ import sqlalchemy as sa
 from searchutil import read_search, read_trials, spec_toml
 
 from lrsearch import store
-from tests.procutil import free_port
+from tests.pgcluster import PgCluster
 
 pytestmark = pytest.mark.slow
 
@@ -136,58 +134,15 @@ def test_a_killed_agents_trial_fails_and_runs_again(pg_url: str, tmp_path: Path)
     assert (search.n_complete, search.n_retried, search.status) == (6, 1, "done")
 
 
-def _pg_bin(name: str) -> str:
-    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
-    if found:
-        return str(found[-1])
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"PostgreSQL's {name} is not installed")
-    return path
-
-
-def _as_postgres(*command: str) -> list[str]:
-    """Run as the postgres user when we are root (initdb refuses to run as root)."""
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *command]
-    return list(command)
-
-
-@pytest.fixture
-def pg_cluster() -> Iterator[tuple[str, Callable[[], None]]]:
-    """A throwaway PostgreSQL cluster on its own port; yields its URL and a restart function."""
-    folder = Path(tempfile.mkdtemp(prefix="lrsearch-pg-"))
-    data, port = folder / "data", free_port()
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
-    subprocess.run(
-        _as_postgres(_pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"),
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-    ctl = [_pg_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w"]
-    subprocess.run(_as_postgres(*ctl, "start"), check=True, capture_output=True)
-
-    def restart() -> None:
-        subprocess.run(_as_postgres(*ctl, "-m", "fast", "restart"), check=True, capture_output=True)
-
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", restart
-    finally:
-        subprocess.run(_as_postgres(*ctl, "-m", "immediate", "stop"), capture_output=True)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def test_postgres_restarts_mid_search_cost_retries_not_trials(
-    pg_cluster: tuple[str, Callable[[], None]], tmp_path: Path
+    pg_cluster: PgCluster, tmp_path: Path
 ) -> None:
     """The server restarts each time a trial finishes, while the agents ask for the next one.
 
     That is the moment a write can commit and its reply be lost; Optuna's plain ``ask`` then
     left a RUNNING trial behind (see ask.py and test_ask.py).
     """
-    url, restart = pg_cluster
+    url, restart = pg_cluster.url, pg_cluster.restart
     _submit(tmp_path, url, "restart", trials=14, epochs=60)
     agents = [_agent(url, "restart") for _ in range(2)]
     finished, restarts = 0, 0

@@ -17,6 +17,7 @@ from lrsearch import store
 from lrsearch.config import Settings
 from lrsearch.errors import StoreUnavailable
 from lrsearch.search.ledger import RunningTrial, TrialLedger
+from lrsearch.search.ledger import optuna_calls as oc
 from lrsearch.search.ledger.reaping import Reaper
 from lrsearch.search.objective import configure
 from lrsearch.search.worker import Worker
@@ -267,3 +268,66 @@ def test_a_requeue_cut_short_by_a_kill_is_completed_by_another_agent(
     assert again.user_attrs == {"retry_of": 0, "attempt": 2 if how == "reaped" else 1}
     found = ledger.find("cut")
     assert found is not None and (found.trials_claimed, found.n_retried) == (0, 1)
+
+
+def test_a_slow_closer_and_the_reaper_that_took_over_queue_the_trial_once(
+    ledger: TrialLedger, make_spec: SpecFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The closer of a lease stalls past the stale window in the middle of its re-queue (a
+    starved host); another agent's reaper takes the re-queue over and completes it; then the
+    closer goes on. The parameters are queued once, not once by each (the chaos kill storm)."""
+    search = _create(ledger, make_spec(name="slow"))
+    study = optuna.load_study(study_name="slow", storage=ledger.storage)
+    lease = ledger.claim(search, "victim")
+    assert lease is not None
+    run = ledger.start(search, study, lease, ledger.ask(study, lease))
+    assert run is not None
+    configure(ledger, run, parse_spec(make_spec(name="slow")))
+    other = TrialLedger(_settings(str(ledger.engine.url.render_as_string(hide_password=False))))
+    real_trials_in = oc.trials_in
+    stalled: list[bool] = []
+
+    def stall(study: optuna.Study, states: Any) -> list[optuna.trial.FrozenTrial]:
+        seen = real_trials_in(study, states)
+        if not stalled:  # the closer has looked for a re-run and found none: it stalls here
+            stalled.append(True)
+            _age(ledger, lease.id)
+            other.reap()  # takes the pending re-queue over and completes it
+        return seen
+
+    try:
+        monkeypatch.setattr(oc, "trials_in", stall)
+        _age(ledger, lease.id)
+        ledger.reap()  # the closer: reaps the lease, stalls, then finishes its re-queue
+    finally:
+        other.close()
+    assert stalled
+    first, *rest = _trials(ledger, "slow")
+    assert first.state.name == "FAIL" and first.user_attrs["fail_reason"] == "worker lost"
+    assert [t.user_attrs.get("retry_of") for t in rest] == [0]  # one re-run, not two
+
+
+def test_a_reserved_trial_started_by_another_worker_is_left_to_it(
+    ledger: TrialLedger, make_spec: SpecFactory
+) -> None:
+    """A worker reserves a queued trial and dies before starting it: its lease is reaped and
+    the trial stays queued; another worker starts it. Completing the dead lease's re-queue
+    later must neither fail that worker's live trial nor queue its parameters again."""
+    search = _create(ledger, make_spec(name="taken", baselines=True))
+    study = optuna.load_study(study_name="taken", storage=ledger.storage)
+    queued = study.get_trials(states=(optuna.trial.TrialState.WAITING,))[0]
+    dead = ledger.claim(search, "dead")
+    assert dead is not None
+    assert store.reserve_trial(ledger.engine, dead, queued._trial_id)
+    _age(ledger, dead.id)
+    assert ledger.reap() == 1  # the trial stays queued
+    lease = ledger.claim(search, "alive")
+    assert lease is not None
+    run = ledger.start(search, study, lease, ledger.ask(study, lease))
+    assert run is not None and run.number == queued.number  # the queued trial, now live
+    _age(ledger, dead.id)  # the dead lease's re-queue is due
+    ledger.reap()
+    trials = _trials(ledger, "taken")
+    assert trials[queued.number].state.name == "RUNNING"
+    assert not [t for t in trials if "retry_of" in t.user_attrs]
+    assert ledger.finish(run, store.Outcome.COMPLETE, value=0.5, config={"x": 1})

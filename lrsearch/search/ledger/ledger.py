@@ -159,10 +159,11 @@ class TrialLedger:
             lambda: store.start_trial(self.engine, lease, trial.number, trial_id, attempt),
             "start the trial",
         )
-        if not started:
-            frozen = self.retry(lambda: self.storage.get_trial(trial_id), "read the trial")
-            self.retry(lambda: oc.enqueue_again(study, frozen, attempt), "queue the trial again")
-            self.retry(lambda: oc.fail(self.storage, trial_id, WORKER_LOST), "fail the trial")
+        if not started:  # reaped: fail the trial, queue it again (once, beside the reaper)
+            pending = store.PendingRequeue(
+                lease.id, search.id, search.name, trial_id, attempt, Outcome.LOST, WORKER_LOST
+            )
+            self.retry(lambda: self.reaper.requeue(pending), "queue the trial again")
             self.drop(lease)
             return None
         # Baselines are never pruned: the report compares their whole run with the best.

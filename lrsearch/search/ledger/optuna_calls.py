@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import optuna
+import sqlalchemy as sa
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
@@ -93,22 +94,51 @@ def fail(storage: BaseStorage, trial_id: int, reason: str) -> None:
         return  # finished in the meantime
 
 
-def enqueue_again(study: optuna.Study, lost: FrozenTrial, attempt: int) -> None:
-    """Queue the lost trial's parameters again, once: a repeat finds the first re-run.
+def enqueue_again(
+    study: optuna.Study,
+    lost: FrozenTrial,
+    attempt: int,
+    mark: Callable[[sa.Connection], bool],
+) -> bool:
+    """Queue the lost trial's parameters again, in one transaction with ``mark(conn)``.
+
+    ``mark`` clears the lease's pending re-queue (a conditional UPDATE): when it finds the
+    mark cleared already, another reaper queued them, and nothing is written. So however many
+    reapers work on one abandoned attempt at once, its parameters are queued exactly once
+    (``study.enqueue_trial`` writes in a transaction of its own, which leaves no such guard).
+    Returns whether this call queued them.
 
     A trial with neither parameters nor baseline attributes had not been configured yet: a
-    fresh sample is as good, so nothing is queued.
+    fresh sample is as good, so nothing is queued (the mark is the caller's to clear).
     """
     carried = {k: lost.user_attrs[k] for k in CARRIED_ATTRS if k in lost.user_attrs}
     if not (lost.params or carried):
-        return
+        return False
     if any(t.user_attrs.get("retry_of") == lost.number for t in trials_in(study, _ALL_STATES)):
-        return
-    study.enqueue_trial(
-        lost.params,
+        return False
+    template = optuna.trial.create_trial(
+        state=TrialState.WAITING,
+        system_attrs={"fixed_params": lost.params},
         user_attrs={"retry_of": lost.number, "attempt": attempt, **carried},
-        skip_if_exists=False,
     )
+    backend = _rdb_of(study)
+    with _create_scoped_session(backend.scoped_session) as session:
+        # Optuna's own lock for numbering a new trial, taken first as Optuna takes it.
+        models.StudyModel.find_or_raise_by_id(study._study_id, session, for_update=True)
+        if not mark(session.connection()):
+            session.rollback()
+            return False
+        backend._get_prepared_new_trial(study._study_id, template, session)
+    return True
+
+
+def _rdb_of(study: optuna.Study) -> RDBStorage:
+    """The RDBStorage under the study's cache (new trials are read from it by id)."""
+    storage = storage_of(study)
+    backend = getattr(storage, "_backend", storage)
+    if not isinstance(backend, RDBStorage):
+        raise TypeError(f"lrsearch needs an RDBStorage, not {type(backend).__name__}")
+    return backend
 
 
 _ALL_STATES = tuple(TrialState)

@@ -12,9 +12,11 @@ exactly one reaper wins each, by a conditional UPDATE:
   goes back (the queued trial stays queued).
 
 A re-queue interrupted by a crash stays pending on its lease row; any reaper completes it once
-its closer has been silent for ``stale_after_s``, and every step of it is safe to repeat, so
-the parameters are queued exactly once. Optuna trials left RUNNING whose lease is closed (a
-worker that died between asking and linking its lease) are failed as well.
+its closer has been silent for ``stale_after_s``. Every step of it is safe to repeat, and the
+parameters are queued in one transaction with clearing that mark, so they are queued exactly
+once even when the closer was only slow and both finish the re-queue at the same time. Optuna
+trials left RUNNING whose lease is closed (a worker that died between asking and linking its
+lease) are failed as well.
 """
 
 from __future__ import annotations
@@ -61,17 +63,24 @@ class Reaper:
         return reaped
 
     def requeue(self, pending: store.PendingRequeue) -> None:
-        """Queue the abandoned trial's parameters again and fail it; then clear the mark.
+        """Fail the abandoned trial and queue its parameters again, once; then clear the mark.
 
-        Each step is safe to repeat: the re-run is looked for before it is queued, a finished
-        trial is not failed again, and the mark is cleared last.
+        Each step is safe to repeat, and safe beside another reaper doing the same (a closer
+        slow past the stale window, and the reaper that took its re-queue over): a finished
+        trial is not failed again, and the parameters are queued in one transaction with
+        clearing the mark, which only one of them can do. A trial this lease had only
+        reserved, and another worker has started since, is that worker's: left alone.
         """
         study = self.study(pending.search_name)
         trial = self.storage.get_trial(pending.optuna_trial_id)
-        if trial.state in (TrialState.RUNNING, TrialState.FAIL):
+        if trial.state in (TrialState.RUNNING, TrialState.FAIL) and not store.taken_over(
+            self.engine, pending.id, pending.optuna_trial_id
+        ):
             attempt = pending.attempt + pending.outcome.next_attempt
-            oc.enqueue_again(study, trial, attempt)
             oc.fail(self.storage, pending.optuna_trial_id, pending.reason or WORKER_LOST)
+            oc.enqueue_again(
+                study, trial, attempt, lambda conn: store.mark_requeued(conn, pending.id)
+            )
         store.requeue_done(self.engine, pending.id)
 
     def _reap_one(self, stale: store.StaleLease) -> int:
