@@ -67,15 +67,26 @@ class LeaseLink:
 
 
 def claim_trial(
-    engine: Engine, search: str | int, worker: str = "local", attempt: int = 1
+    engine: Engine,
+    search: str | int,
+    worker: str = "local",
+    attempt: int = 1,
+    *,
+    retried: bool = False,
 ) -> Lease | None:
     """Take one slot of the budget of ``search`` (a name or an id), if one is left and the search
     is active, with a lease.
 
     The conditional UPDATE of the counter and the lease row are one transaction, so a slot is
-    never taken without a lease that a reaper can find if the worker dies.
+    never taken without a lease that a reaper can find if the worker dies. ``retried``: an
+    earlier try may have committed with its reply lost; then the lease it made is this claim
+    (a worker holds at most one claimed lease that has no trial yet), not a second slot.
     """
     which = searches.c.id == search if isinstance(search, int) else searches.c.name == search
+    if retried:
+        earlier = _unstarted_claim(engine, which, worker)
+        if earlier is not None:
+            return earlier
     query = (
         searches.update()
         .where(
@@ -106,6 +117,24 @@ def claim_trial(
             .returning(trials.c.id)
         ).scalar_one()
     return Lease(lease_id, claimed.id, claimed.name, attempt)
+
+
+def _unstarted_claim(engine: Engine, which: Any, worker: str) -> Lease | None:
+    """The claimed lease of ``worker`` on the search that holds no trial yet, if any."""
+    query = (
+        sa.select(trials.c.id, trials.c.search_id, searches.c.name, trials.c.attempt)
+        .join(searches, searches.c.id == trials.c.search_id)
+        .where(
+            which,
+            trials.c.worker == worker[:255],
+            trials.c.status == "claimed",
+            trials.c.optuna_trial_id.is_(None),
+        )
+        .order_by(trials.c.id.desc())
+    )
+    with transaction(engine) as conn:
+        row = conn.execute(query).first()
+    return None if row is None else Lease(row.id, row.search_id, row.name, row.attempt)
 
 
 def start_trial(

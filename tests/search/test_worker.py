@@ -331,3 +331,28 @@ def test_a_reserved_trial_started_by_another_worker_is_left_to_it(
     assert trials[queued.number].state.name == "RUNNING"
     assert not [t for t in trials if "retry_of" in t.user_attrs]
     assert ledger.finish(run, store.Outcome.COMPLETE, value=0.5, config={"x": 1})
+
+
+def test_a_claim_whose_reply_was_lost_takes_one_slot(
+    ledger: TrialLedger, make_spec: SpecFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim commits, the reply is lost (a proxy drops it, the server restarts): the retry
+    finds that claim instead of taking a second slot that would sit idle until reaped."""
+    search = _create(ledger, make_spec(name="lost", budget={"trials": 2, "epochs": 1}))
+    real, calls = store.claim_trial, []
+
+    def reply_lost_once(*args: Any, **kwargs: Any) -> Any:
+        lease = real(*args, **kwargs)
+        calls.append(lease)
+        if len(calls) == 1:
+            raise StoreUnavailable("server closed the connection unexpectedly")
+        return lease
+
+    monkeypatch.setattr(store, "claim_trial", reply_lost_once)
+    lease = ledger.claim(search, "host:1")
+    assert len(calls) == 2 and lease is not None and lease.id == calls[0].id
+    found = ledger.find("lost")
+    assert found is not None and found.trials_claimed == 1
+    monkeypatch.undo()
+    other = ledger.claim(search, "host:2")  # another worker's claim is its own
+    assert other is not None and other.id != lease.id

@@ -133,7 +133,11 @@ class TrialLedger:
 
     def claim(self, search: store.Search, worker: str) -> store.Lease | None:
         """One slot of the search's budget, with a lease (held by this process's heartbeat)."""
-        lease = self.retry(lambda: store.claim_trial(self.engine, search.id, worker), "claim")
+        tries = itertools.count()  # a retry first finds a claim whose reply was lost
+        lease = self.retry(
+            lambda: store.claim_trial(self.engine, search.id, worker, retried=next(tries) > 0),
+            "claim",
+        )
         if lease is not None:
             with self._lock:
                 self._held.add(lease.id)
