@@ -304,7 +304,7 @@ def lrsearch_trial(workdir: Path, label: str, task: str, lr: float, epochs: int)
     started = time.perf_counter()
     again = run_worker(url, spec.name, threads=OVERHEAD_THREADS)  # budget used up: setup only
     setup = time.perf_counter() - started
-    if again.trials:
+    if again.complete + again.pruned + again.failed + again.interrupted + again.lost:
         raise RuntimeError(f"the setup-only worker of {label} ran a trial")
     (trial,) = load_trials(url, spec.name)
     assert trial.datetime_start is not None and trial.datetime_complete is not None
