@@ -10,29 +10,31 @@ from lrsearch.store.agents import (
 from lrsearch.store.engine import make_engine, make_optuna_storage
 from lrsearch.store.leases import (
     Lease,
-    LeaseLink,
-    PendingRequeue,
-    StaleLease,
-    active_leases,
-    claim_requeue,
     claim_trial,
     heartbeat,
-    lease_links,
-    mark_requeued,
-    pending_requeues,
-    reap_lease,
     release_trial,
-    requeue_done,
     reserve_trial,
     reserved_trial_id,
-    stale_leases,
     start_trial,
-    taken_over,
     unreserve_trial,
 )
 from lrsearch.store.migrate import ensure_current, require_current, upgrade
 from lrsearch.store.outcome import Outcome
 from lrsearch.store.outcomes import epochs_of, get_best, insert_epochs, record_epochs, record_trial
+from lrsearch.store.recovery import (
+    LeaseLink,
+    PendingRequeue,
+    StaleLease,
+    active_leases,
+    claim_requeue,
+    lease_links,
+    mark_requeued,
+    pending_requeues,
+    reap_lease,
+    requeue_done,
+    stale_leases,
+    taken_over,
+)
 from lrsearch.store.rows import Best, Search, transaction
 from lrsearch.store.searches import (
     active_search_names,
