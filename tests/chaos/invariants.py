@@ -1,7 +1,8 @@
 """The one invariant check every chaos scenario ends with, over the whole database.
 
 What must hold however the agents died, paused or lost their database (README, "Many workers,
-many hosts"; lrsearch/store/leases.py, lrsearch/store/recovery.py and lrsearch/search/ledger/reaping.py for the terms):
+many hosts"; lrsearch/store/leases.py, lrsearch/store/recovery.py and
+lrsearch/search/ledger/reaping.py for the terms):
 
 - **Exact budget.** A search that ran to the end is ``done`` with ``finished == budget`` and
   no slot in flight. Its counters equal Optuna's trial states: ``n_complete`` the COMPLETE
