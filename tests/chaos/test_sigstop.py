@@ -31,7 +31,9 @@ EVERY_LEASE = LEASE_ACTIVE + tuple(o.lease_status for o in Outcome)
 
 
 def test_a_paused_agent_loses_its_lease_and_goes_on(pg_url: str, tmp_path: Path) -> None:
-    submit(pg_url, small_spec("paused", trials=24, epochs=6))
+    # Trials of a few seconds each: the second agent's start-up (slow under load) must not let
+    # the first finish the budget before the pause can catch it mid-trial.
+    submit(pg_url, small_spec("paused", trials=24, epochs=40))
     watch = Watch(pg_url)
     rng = random.Random(0)
     try:
