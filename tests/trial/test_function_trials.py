@@ -11,8 +11,8 @@ import pytest
 
 from lrsearch.config import Settings
 from lrsearch.errors import InvalidInputError
-from lrsearch.search.runners.inprocess import load_objective
 from lrsearch.search.local import prepare_search
+from lrsearch.search.runners.inprocess import load_objective
 from lrsearch.search.worker import Worker
 from lrsearch.spec import parse_spec
 from tests.trial.test_command_trials import epoch_rows, trials_of
@@ -97,5 +97,5 @@ def test_a_nan_metric_fails_the_trial_as_diverged(tmp_path: Path) -> None:
 
 
 def test_an_objective_that_is_not_there_names_the_field() -> None:
-    with pytest.raises(InvalidInputError, match="^objective: .*no function 'nope'"):
+    with pytest.raises(InvalidInputError, match=r"^objective: .*no function 'nope'"):
         load_objective("tests.trial.objectives:nope")
