@@ -41,7 +41,8 @@ def command_spec(tmp_path: Path, mode: str, **overrides: Any) -> dict[str, Any]:
 
 
 def run_search(url: str, tmp_path: Path, spec: dict[str, Any], **settings: Any) -> Settings:
-    made = Settings(storage_url=url, runs_dir=str(tmp_path / "runs"), kill_grace_s=0.5, **settings)
+    options = {"runs_dir": str(tmp_path / "runs"), "kill_grace_s": 0.5} | settings
+    made = Settings(storage_url=url, **options)
     prepare_search(made, parse_spec(spec))
     Worker(url, study=spec["name"], settings=made, threads=1).run()
     return made
