@@ -162,7 +162,12 @@ def command_vs_function(tmp: Path, steps: int) -> dict[str, Any]:
 
     function = FunctionRunner(fit, "benchmarks.trial_training:fit")
     command = CommandRunner([sys.executable, str(TRAINING)], env=ENV)
-    walls: dict[str, list[float]] = {"function": [], "command": [], "child_fit": []}
+    walls: dict[str, list[float]] = {
+        "function": [],
+        "command": [],
+        "child_fit": [],
+        "fresh_fit": [],
+    }
     for rep in range(4):  # the first of each is a discarded warm-up
         for kind, runner in (("function", function), ("command", command)):
             trial = bench_trial(tmp / f"{kind}-{rep}", steps=steps, evals=10)
@@ -174,9 +179,11 @@ def command_vs_function(tmp: Path, steps: int) -> dict[str, Any]:
                 walls[kind].append(wall)
                 if kind == "command":
                     walls["child_fit"].append(_fit_from_log(trial.workdir / "trial.log"))
+                    walls["fresh_fit"].append(fresh_fit(steps))
     start = startup_s()
     f, c = statistics.median(walls["function"]), statistics.median(walls["command"])
     fit_in_child = statistics.median(walls["child_fit"])
+    fresh = statistics.median(walls["fresh_fit"])
     return {
         "steps": steps,
         "function_s": walls["function"],
@@ -189,7 +196,23 @@ def command_vs_function(tmp: Path, steps: int) -> dict[str, Any]:
         "startup_s": start,
         "ratio_without_startup": (c - start) / f,
         "fit_ratio": fit_in_child / f,
+        "fresh_fit_s": walls["fresh_fit"],
+        "fresh_fit_median_s": fresh,
+        "fresh_fit_ratio": fresh / f,
+        "child_over_fresh": fit_in_child / fresh,
     }
+
+
+def fresh_fit(steps: int) -> float:
+    """The same training in a fresh process with a standalone Trial: no worker, no channel."""
+    done = subprocess.run(
+        [sys.executable, str(TRAINING), "--standalone", str(steps)],
+        env={**os.environ, **ENV},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["fit_s"])
 
 
 def _fit_from_log(log: Path) -> float:
@@ -301,13 +324,21 @@ def report(data: dict[str, Any]) -> str:
         f"<= 1.05x | {'yes' if cvf['ratio_without_startup'] <= 1.05 else 'no'} |",
         f"| the training alone, timed inside the child / the function trial | "
         f"{cvf['fit_ratio']:.3f}x ({cvf['child_fit_median_s']:.2f} s) | | |",
+        f"| the training alone in a fresh process with a standalone Trial (no worker, no "
+        f"channel) / the function trial | {cvf['fresh_fit_ratio']:.3f}x "
+        f"({cvf['fresh_fit_median_s']:.2f} s) | | |",
+        f"| the training inside the command trial / the same in a fresh standalone process | "
+        f"{cvf['child_over_fresh']:.3f}x | | |",
         f"| peak RSS: worker process | {mem['worker_peak_rss_mb']:.0f} MB | | |",
         f"| peak RSS: its command trial (the child) | {mem['child_peak_rss_mb']:.0f} MB | | |",
         "",
-        "The command trial's extra wall time is the child's start-up: the interpreter and its "
-        "imports (measured apart above), and torch's first operations in a fresh process, "
-        "which a function trial paid once, in the worker, before the timed runs. The channel "
-        "and the runner's polling (50 ms) add the rest.",
+        "Where the command trial's extra wall time goes: the child's interpreter and imports "
+        "(measured apart above), and the training itself running slower in a fresh process "
+        "than in the warm worker that ran the function trials (compare the fresh standalone "
+        "process, which has no channel and no worker at all, with the command trial's child: "
+        "the channel's share is their ratio). A function trial pays the fresh-process cost "
+        "once per worker; a command trial pays it every trial: that is the price of running "
+        "each trial in a process of its own, not of the channel.",
         "",
         "With the database, a report is answered after the ledger has recorded it (buffered "
         "epoch rows, Optuna's intermediate value) and the pruner has decided, so a prune "

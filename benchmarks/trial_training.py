@@ -57,7 +57,30 @@ def time_reports(trial: lrsearch.Trial, n: int) -> list[float]:
     return times
 
 
+def standalone_trial(steps: int) -> lrsearch.Trial:
+    """The benchmark's trial without any worker: reports printed (``lrsearch run``'s way)."""
+    from lrsearch.schedules import ScheduleSpec
+    from lrsearch.trial import TrialBudget
+
+    return lrsearch.Trial(
+        number=0,
+        params={},
+        schedule=ScheduleSpec.create("cosine", lr=0.01),
+        optimizer="adamw",
+        optimizer_params={},
+        seed=0,
+        budget=TrialBudget(steps=steps, evals=10),
+        metric="val_loss",
+        direction="minimize",
+    )
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--standalone":  # a fresh process, no channel
+        started = time.perf_counter()
+        fit(standalone_trial(int(sys.argv[2])))
+        print(json.dumps({"fit_s": time.perf_counter() - started}))
+        raise SystemExit(0)
     trial = lrsearch.trial.current()
     if len(sys.argv) > 2 and sys.argv[1] == "--reports":
         print(json.dumps({"report_s": time_reports(trial, int(sys.argv[2]))}))
