@@ -322,6 +322,10 @@ def report(data: dict[str, Any]) -> str:
         f"| the same without the child's interpreter start-up ({cvf['startup_s']:.2f} s: "
         f"python + import torch, lrsearch.trial) | {cvf['ratio_without_startup']:.3f}x | "
         f"<= 1.05x | {'yes' if cvf['ratio_without_startup'] <= 1.05 else 'no'} |",
+        f"| fixed cost of a command trial (its wall time minus the function trial's) | "
+        f"{cvf['command_median_s'] - cvf['function_median_s']:.2f} s | | |",
+        f"| so a training of this length or more meets 1.05x | "
+        f"{20 * (cvf['command_median_s'] - cvf['function_median_s']):.0f} s | | |",
         f"| the training alone, timed inside the child / the function trial | "
         f"{cvf['fit_ratio']:.3f}x ({cvf['child_fit_median_s']:.2f} s) | | |",
         f"| the training alone in a fresh process with a standalone Trial (no worker, no "
@@ -353,7 +357,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=8.0, help="length of one training")
+    parser.add_argument(
+        "--from-json", action="store_true", help="only rewrite trial.md from trial.json"
+    )
     args = parser.parse_args()
+    if args.from_json:
+        text = report(json.loads((RESULTS / "trial.json").read_text()))
+        (RESULTS / "trial.md").write_text(text)
+        print(text)
+        return
     load_before = os.getloadavg()[0]
     data: dict[str, Any] = {"machine": machine(), "reports": {}}
     with tempfile.TemporaryDirectory() as folder:
