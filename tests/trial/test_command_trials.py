@@ -110,8 +110,13 @@ def test_a_command_that_never_reports_is_failed_with_a_clear_reason(tmp_path: Pa
     assert trial.user_attrs["fail_reason"] == "the command exited without reporting val_loss"
 
 
-def test_a_trainer_without_lrsearch_speaks_the_json_lines_protocol(tmp_path: Path) -> None:
+def test_a_trainer_without_lrsearch_speaks_the_json_lines_protocol(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    # the worker's secrets, which the child must not see (protocol_client.py checks)
+    monkeypatch.setenv("LRSEARCH_STORAGE_URL", url)
+    monkeypatch.setenv("LRSEARCH_API_TOKEN", "a-secret-token-of-the-worker")
     spec = command_spec(
         tmp_path,
         "",

@@ -99,3 +99,20 @@ def test_a_nan_metric_fails_the_trial_as_diverged(tmp_path: Path) -> None:
 def test_an_objective_that_is_not_there_names_the_field() -> None:
     with pytest.raises(InvalidInputError, match=r"^objective: .*no function 'nope'"):
         load_objective("tests.trial.objectives:nope")
+
+
+def test_lrsearch_run_calls_the_function_with_a_standalone_trial(tmp_path: Path) -> None:
+    (tmp_path / "spec.toml").write_text(SPEC)
+    (tmp_path / "s.json").write_text(
+        '{"schedule": {"family": "linear", "lr": 0.05}, "optimizer": "adamw"}'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "lrsearch", "run", "spec.toml", "--schedule", "s.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("lrsearch: step ") == 3
+    assert "lrsearch: run complete: val_loss = " in done.stderr
