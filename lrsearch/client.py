@@ -29,7 +29,7 @@ from lrsearch.schedules import ScheduleSpec
 if TYPE_CHECKING:
     from torch.optim import Optimizer
 
-    from lrsearch.train.torch_schedule import SpecLR
+    from lrsearch.trial.torch_ops import SpecLR
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class LRSearchClient:
 
         Call ``scheduler.step()`` after every ``optimizer.step()``. Needs torch (imported here).
         """
-        from lrsearch.train.torch_schedule import SpecLR
+        from lrsearch.trial.torch_ops import SpecLR
 
         best = self.best(study)
         mode = "max" if best.direction == "maximize" else "min"

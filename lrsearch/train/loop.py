@@ -1,9 +1,10 @@
-"""The training loop: a TensorTask, a schedule applied per optimizer update, a Reporter.
+"""The built-in training loop: a TensorTask trained through the Trial API, like user code.
 
 Data stays as tensors on the device; each epoch draws a seeded permutation and slices
-minibatches from it. After each validation the Reporter receives the epoch's metrics; it may
-raise to stop the run (the search objective raises optuna's TrialPruned there, which this
-module never imports). A non-finite loss or metric raises TrainingDiverged.
+minibatches from it. The optimizer, the per-update scheduler and each validation's report are
+the Trial's (``make_optimizer``, ``scheduler``, ``report``), so built-in tasks and the user's
+own training share one runtime. A non-finite loss or metric raises TrainingDiverged; a pruned
+trial raises TrialPruned out of ``trial.report``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from torch import Tensor, nn
 
 from lrsearch.errors import TrainingDiverged
 from lrsearch.schedules import ScheduleSpec
-from lrsearch.train.optim import make_optimizer
 from lrsearch.train.task import TensorTask
-from lrsearch.train.torch_schedule import SpecLR
+from lrsearch.trial import Trial, TrialBudget
 
 
 class Reporter(Protocol):
@@ -37,6 +37,13 @@ class RunLength:
     epochs: int | None = None
     steps: int | None = None
     evals: int = 10
+
+    @classmethod
+    def of(cls, budget: TrialBudget) -> RunLength:
+        """A trial's budget as a run length (10 epochs when the budget names none)."""
+        if budget.epochs is None and budget.steps is None:
+            return cls(epochs=10)
+        return cls(budget.epochs, budget.steps, budget.evals)
 
 
 @dataclass(frozen=True)
@@ -60,29 +67,20 @@ def plan(task: TensorTask, length: RunLength) -> tuple[int, list[int]]:
     return total, sorted({math.ceil(total * (i + 1) / evals) for i in range(evals)})
 
 
-def train(
-    task: TensorTask,
-    schedule: ScheduleSpec,
-    optimizer: str,
-    optimizer_params: Mapping[str, float | bool],
-    *,
-    length: RunLength,
-    seed: int,
-    metric: str,
-    direction: str,
-    reporter: Reporter | None = None,
-    device: torch.device | str = "cpu",
-) -> TrainResult:
-    """Train ``task``'s model with ``schedule``; validate at each planned point; report."""
+def run_task(task: TensorTask, trial: Trial, length: RunLength | None = None) -> TrainResult:
+    """Train ``task``'s model as ``trial`` says; validate at each planned point and report.
+
+    ``length`` defaults to the trial's budget. Raises TrialPruned, TrainingDiverged.
+    """
+    length = length or RunLength.of(trial.budget)
+    device = trial.device
     started = time.perf_counter()
-    torch.manual_seed(seed)
+    torch.manual_seed(trial.seed)
     model = task.make_model().to(device)
-    opt = make_optimizer(optimizer, model.parameters(), schedule.lr, optimizer_params)
+    opt = trial.make_optimizer(model.parameters())
     total, checkpoints = plan(task, length)
-    scheduler = SpecLR(
-        opt, schedule, total, metric_mode="max" if direction == "maximize" else "min"
-    )
-    generator = torch.Generator(device="cpu").manual_seed(seed)
+    scheduler = trial.scheduler(opt, total)
+    generator = torch.Generator(device="cpu").manual_seed(trial.seed)
     batches = _batches(task, generator, device)
     metrics: dict[str, float] = {}
     step, loss_sum, loss_count = 0, torch.zeros((), device=device), 0
@@ -104,11 +102,54 @@ def train(
         metrics.update(evaluate(task, model))
         metrics["lr"] = opt.param_groups[0]["lr"]
         metrics["seconds"] = time.perf_counter() - started
-        _check_finite(epoch, metrics, ("train_loss", metric))
-        scheduler.observe(metrics[metric])
-        if reporter is not None:
-            reporter(epoch, step, metrics)
+        _check_finite(epoch, metrics, ("train_loss",))
+        trial.report(step, **metrics)
     return TrainResult(metrics)
+
+
+class _LoopReporter:
+    """A Reporter (epoch, step, metrics) behind the Trial's report(step, metrics)."""
+
+    def __init__(self, reporter: Reporter | None, metric: str) -> None:
+        self.reporter, self.metric, self.epoch = reporter, metric, 0
+
+    def report(self, step: int, metrics: Mapping[str, float]) -> bool:
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        finite = math.isfinite(metrics.get(self.metric, 0.0))
+        if self.reporter is not None and finite:  # the Trial raises TrainingDiverged next
+            self.reporter(epoch, step, metrics)
+        return False
+
+
+def train(
+    task: TensorTask,
+    schedule: ScheduleSpec,
+    optimizer: str,
+    optimizer_params: Mapping[str, float | bool],
+    *,
+    length: RunLength,
+    seed: int,
+    metric: str,
+    direction: str,
+    reporter: Reporter | None = None,
+    device: torch.device | str = "cpu",
+) -> TrainResult:
+    """Train ``task``'s model with ``schedule`` outside any search (benchmarks, retraining):
+    :func:`run_task` with a Trial of its own; ``reporter`` sees each validation."""
+    trial = Trial(
+        number=0,
+        params={},
+        schedule=schedule,
+        optimizer=optimizer,
+        optimizer_params=optimizer_params,
+        seed=seed,
+        budget=TrialBudget(length.epochs, length.steps, length.evals),
+        metric=metric,
+        direction=direction,
+        device=str(device),
+        reporter=_LoopReporter(reporter, metric),
+    )
+    return run_task(task, trial, length)
 
 
 def _batches(

@@ -1,4 +1,7 @@
-"""Applying a ScheduleSpec to any torch optimizer, once per optimizer update.
+"""The torch side of a trial: the optimizer by name, and a ScheduleSpec applied per update.
+
+Imported only when a trial makes its optimizer or scheduler, so ``import lrsearch`` and
+:class:`~lrsearch.trial.Trial` need no torch.
 
 :class:`SpecLR` is a ``torch.optim.lr_scheduler.LRScheduler``: call ``scheduler.step()`` after
 every ``optimizer.step()``, as with torch's own schedulers. The whole curve is rendered once
@@ -15,13 +18,15 @@ when the scheduler is made, so a step is a lookup. Reduce-on-plateau also needs
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import torch
 from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from lrsearch.errors import ScheduleError
+from lrsearch.errors import InvalidInputError, ScheduleError
 from lrsearch.schedules import PlateauState, ScheduleSpec, curve, lr_at
 
 
@@ -135,3 +140,51 @@ def group_ratios(optimizer: Optimizer) -> list[float]:
     initial = [float(group.get("initial_lr", group["lr"])) for group in optimizer.param_groups]
     top = max(initial)
     return [lr / top if top > 0.0 else 1.0 for lr in initial]
+
+
+OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "rmsprop": torch.optim.RMSprop,
+    "adagrad": torch.optim.Adagrad,
+}
+
+
+def make_optimizer(
+    name: str, params: Iterable[Any], lr: float, options: Mapping[str, float | bool]
+) -> Optimizer:
+    """The optimizer ``name`` at peak LR ``lr``, with ``options`` (momentum, weight decay...).
+
+    ``params`` is what torch optimizers take: tensors, or param groups (dicts). Groups that set
+    their own ``lr`` keep their ratio to the largest one, which gets ``lr``; a group without
+    one gets ``lr``:
+
+    >>> w = torch.zeros(1, requires_grad=True)
+    >>> b = torch.zeros(1, requires_grad=True)
+    >>> opt = make_optimizer("sgd", [{"params": [w]}, {"params": [b], "lr": 0.5}], 0.1, {})
+    >>> [group["lr"] for group in opt.param_groups]
+    [0.1, 0.05]
+    """
+    try:
+        cls = OPTIMIZERS[name]
+    except KeyError:
+        known = ", ".join(OPTIMIZERS)
+        raise InvalidInputError(
+            "optimizer", f"unknown optimizer {name!r}: known are {known}"
+        ) from None
+    return cls(_scaled_groups(list(params), lr), lr=lr, **options)
+
+
+def _scaled_groups(params: list[Any], lr: float) -> list[Any]:
+    """Param groups with their own ``lr`` rescaled so that the largest gets ``lr``."""
+    if not params or not all(isinstance(group, Mapping) for group in params):
+        return params
+    own = [float(group["lr"]) for group in params if "lr" in group]
+    top = max(own, default=0.0)
+    if top <= 0.0:
+        return [{k: v for k, v in group.items() if k != "lr"} for group in params]
+    return [
+        {**group, "lr": lr * float(group["lr"]) / top} if "lr" in group else dict(group)
+        for group in params
+    ]

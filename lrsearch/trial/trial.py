@@ -1,0 +1,220 @@
+"""Trial: what one trial of a search hands to training code, and its one report call.
+
+The same object in every runtime: the built-in loop, a function trial (``fn(trial)`` in the
+worker's process), a command trial (``lrsearch.trial.current()`` in the child, over the local
+channel) and ``lrsearch run`` (standalone: reports are printed, never pruned). Only its
+:class:`~lrsearch.trial.backend.Reporter` differs.
+
+>>> from lrsearch.schedules import ScheduleSpec
+>>> trial = Trial(
+...     number=0, params={}, schedule=ScheduleSpec.create("cosine", lr=0.1),
+...     optimizer="sgd", optimizer_params={"momentum": 0.9}, seed=0,
+...     budget=TrialBudget(epochs=3), metric="val_loss", direction="minimize",
+... )
+>>> trial.schedule.lr
+0.1
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lrsearch.errors import InvalidInputError, TrainingDiverged
+from lrsearch.schedules import ScheduleSpec
+from lrsearch.trial.backend import PrintReporter, Reporter
+
+if TYPE_CHECKING:
+    from torch.optim import Optimizer
+
+    from lrsearch.trial.torch_ops import SpecLR
+
+
+class TrialPruned(Exception):
+    """The search stopped this trial early: let it propagate out of the training code.
+
+    Raised by :meth:`Trial.report`. The search records the trial as PRUNED (``optuna.TrialPruned``
+    raised by user code counts the same).
+    """
+
+
+@dataclass(frozen=True)
+class TrialBudget:
+    """How long a trial trains: ``epochs``, or ``steps`` validated ``evals`` times (either may
+    be None when the search leaves the length to the training code)."""
+
+    epochs: int | None = None
+    steps: int | None = None
+    evals: int = 10
+
+    def to_dict(self) -> dict[str, int | None]:
+        return {"epochs": self.epochs, "steps": self.steps, "evals": self.evals}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrialBudget:
+        return cls(data.get("epochs"), data.get("steps"), int(data.get("evals", 10)))
+
+
+class Trial:
+    """One trial: its schedule, optimizer, seed and budget; ``report()`` after each validation.
+
+    Attributes: ``number``, ``params`` (the Optuna parameters), ``schedule`` (ScheduleSpec),
+    ``optimizer`` (name), ``optimizer_params``, ``seed``, ``budget``, ``device``, ``workdir``
+    (a folder of its own for checkpoints and logs, made when first asked for), ``metric``,
+    ``direction``, ``study``, ``rank`` and ``world_size`` (torchrun).
+    """
+
+    def __init__(
+        self,
+        *,
+        number: int,
+        params: Mapping[str, Any],
+        schedule: ScheduleSpec,
+        optimizer: str,
+        optimizer_params: Mapping[str, float | bool],
+        seed: int,
+        budget: TrialBudget,
+        metric: str,
+        direction: str,
+        device: str = "cpu",
+        workdir: Path | str = ".",
+        study: str = "",
+        rank: int = 0,
+        world_size: int = 1,
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.number, self.params = number, dict(params)
+        self.schedule, self.optimizer = schedule, optimizer
+        self.optimizer_params = dict(optimizer_params)
+        self.seed, self.budget, self.device = seed, budget, device
+        self.metric, self.direction, self.study = metric, direction, study
+        self.rank, self.world_size = rank, world_size
+        self._workdir = Path(workdir)
+        self.reporter: Reporter = reporter if reporter is not None else PrintReporter()
+        self.reports = 0
+        self.last_value: float | None = None
+        self._schedulers: list[SpecLR] = []
+
+    def __repr__(self) -> str:
+        return (
+            f"Trial(number={self.number}, schedule={self.schedule.family}@{self.schedule.lr:g}, "
+            f"optimizer={self.optimizer}, metric={self.metric})"
+        )
+
+    @property
+    def workdir(self) -> Path:
+        """This trial's own folder (made on first use)."""
+        self._workdir.mkdir(parents=True, exist_ok=True)
+        return self._workdir
+
+    @property
+    def metric_mode(self) -> str:
+        """``"max"`` or ``"min"``: which way the metric improves."""
+        return "max" if self.direction == "maximize" else "min"
+
+    def make_optimizer(self, params: Iterable[Any]) -> Optimizer:
+        """A torch optimizer of this trial's kind at the schedule's peak LR.
+
+        ``params``: ``model.parameters()`` or param groups; groups with their own ``lr`` keep
+        their ratio to the largest one.
+        """
+        from lrsearch.trial.torch_ops import make_optimizer
+
+        return make_optimizer(self.optimizer, params, self.schedule.lr, self.optimizer_params)
+
+    def scheduler(self, optimizer: Optimizer, total_steps: int) -> SpecLR:
+        """The LR scheduler of this trial over ``total_steps`` updates: call ``step()`` after
+        every ``optimizer.step()``. Param groups keep their LR ratios."""
+        from lrsearch.trial.torch_ops import SpecLR
+
+        if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
+            raise InvalidInputError(
+                "total_steps", f"must be a positive integer, got {total_steps!r}"
+            )
+        scheduler = SpecLR(optimizer, self.schedule, total_steps, metric_mode=self.metric_mode)
+        self._schedulers.append(scheduler)
+        return scheduler
+
+    def report(self, step: int, **metrics: float) -> None:
+        """Record one validation (``metrics`` must include the search's metric).
+
+        Raises :class:`TrialPruned` when the search stops this trial, and TrainingDiverged when
+        the metric is NaN or infinite (the trial fails as "diverged"). Feeds reduce-on-plateau.
+        """
+        if self.metric not in metrics:
+            raise InvalidInputError(
+                "metrics", f"trial.report() needs {self.metric!r}, got {', '.join(metrics)}"
+            )
+        values = {key: float(value) for key, value in metrics.items()}
+        value = values[self.metric]
+        index, self.reports = self.reports, self.reports + 1
+        prune = _decide(self.reporter, int(step), values)
+        if not math.isfinite(value):
+            raise TrainingDiverged(index, self.metric, value)
+        self.last_value = value
+        for scheduler in self._schedulers:
+            scheduler.observe(value)
+        if prune:
+            raise TrialPruned(f"trial {self.number} pruned at step {step}")
+
+    def describe(self) -> dict[str, Any]:
+        """This trial as JSON (what the channel's ``hello`` answers)."""
+        return {
+            "number": self.number,
+            "study": self.study,
+            "params": self.params,
+            "schedule": self.schedule.to_dict(),
+            "optimizer": self.optimizer,
+            "optimizer_params": self.optimizer_params,
+            "seed": self.seed,
+            "budget": self.budget.to_dict(),
+            "device": self.device,
+            "workdir": str(self._workdir),
+            "metric": self.metric,
+            "direction": self.direction,
+        }
+
+    @classmethod
+    def from_description(
+        cls,
+        data: Mapping[str, Any],
+        reporter: Reporter | None = None,
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> Trial:
+        """The Trial ``describe()`` gave, reporting to ``reporter``."""
+        return cls(
+            number=int(data["number"]),
+            params=data.get("params", {}),
+            schedule=ScheduleSpec.from_dict(data["schedule"], complete=True),
+            optimizer=str(data["optimizer"]),
+            optimizer_params=data.get("optimizer_params", {}),
+            seed=int(data.get("seed", 0)),
+            budget=TrialBudget.from_dict(data.get("budget", {})),
+            metric=str(data["metric"]),
+            direction=str(data["direction"]),
+            device=str(data.get("device", "cpu")),
+            workdir=data.get("workdir", "."),
+            study=str(data.get("study", "")),
+            rank=rank,
+            world_size=world_size,
+            reporter=reporter,
+        )
+
+
+def _decide(reporter: Reporter, step: int, metrics: dict[str, float]) -> bool:
+    """Ask the reporter; under torch.distributed, rank 0 asks and every rank gets its answer
+    in the same call, so that all ranks stop together."""
+    dist = sys.modules.get("torch.distributed")  # never import torch for this
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return reporter.report(step, metrics)
+    if dist.get_world_size() < 2:
+        return reporter.report(step, metrics)
+    decision = [reporter.report(step, metrics) if dist.get_rank() == 0 else False]
+    dist.broadcast_object_list(decision, src=0)
+    return bool(decision[0])
