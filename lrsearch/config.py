@@ -45,6 +45,16 @@ class Settings(BaseSettings):
     # python: tasks a client may submit over HTTP, by module (comma-separated); none by default,
     # so a client cannot make the workers import arbitrary code.
     allowed_task_modules: str = ""
+    # Commands a client may name over HTTP (``command = "name"``): a JSON object, or the path
+    # of a TOML or JSON file, mapping each name to {command = [argv], cwd, env}. None by
+    # default, so a client cannot make the agents run a program of its choosing.
+    command_templates: str = ""
+    # Where each trial gets its folder (``<runs_dir>/<study>/trial-<number>``): relative to the
+    # worker's working directory. A command trial's output goes to trial.log there.
+    runs_dir: str = "lrsearch-runs"
+    # A pruned command trial that keeps running gets SIGTERM after this many seconds, and
+    # SIGKILL after as many again (to its whole process group).
+    kill_grace_s: float = Field(10.0, ge=0)
     # Folders whose files a client may name as a built-in task's data file over HTTP
     # (comma-separated); none by default, so a client cannot make the agents read any file.
     data_roots: str = ""

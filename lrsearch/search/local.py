@@ -24,6 +24,7 @@ from lrsearch.config import Settings
 from lrsearch.errors import LRSearchError
 from lrsearch.search.probe import probe_task
 from lrsearch.service import Backend, SubmitPolicy, create_search
+from lrsearch.service.policy import load_command_templates
 from lrsearch.spec import SearchSpec
 
 POLL_S = 0.5
@@ -47,7 +48,9 @@ def prepare_search(storage_url: str | Settings, spec: SearchSpec) -> store.Searc
         storage_url if isinstance(storage_url, Settings) else Settings(storage_url=storage_url)
     )
     with Backend.from_settings(settings) as backend:
-        return create_search(backend, spec, SubmitPolicy.local(probe_task), resume=True)
+        templates = load_command_templates(settings.command_templates)
+        policy = SubmitPolicy.local(probe_task, templates)
+        return create_search(backend, spec, policy, resume=True)
 
 
 def worker_command(

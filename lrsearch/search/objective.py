@@ -1,24 +1,24 @@
-"""One trial: suggest a config, train it, report each epoch to the ledger, decide the outcome.
+"""One trial: suggest a config, build its Trial, run it with the search's runner, settle it.
 
-A pruned trial raises ``optuna.TrialPruned`` out of the reporter; a diverged one is recorded as
-failed with ``fail_reason = "diverged"``; either way the search goes on.
+The Trial is the same for built-in tasks, function trials and command trials (runners/); its
+reports go to the ledger through a LedgerBackend, which answers whether to prune. A pruned
+trial is PRUNED; a diverged one is FAILED with ``fail_reason = "diverged"``; a command's exit
+code and output tail, or a trial that never reported, are FAILED with a reason saying so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-import optuna
 import torch
 
-from lrsearch.errors import TrainingDiverged
 from lrsearch.search.ledger import Outcome, RunningTrial, TrialLedger
+from lrsearch.search.runners import CommandRunner, LedgerBackend, Runner
 from lrsearch.service import notes
 from lrsearch.space import TrialConfig, baseline_of, suggest
 from lrsearch.spec import SearchSpec
-from lrsearch.train.loop import RunLength, train
-from lrsearch.train.task import TensorTask
+from lrsearch.trial import Trial, TrialBudget
 
 
 @dataclass(frozen=True)
@@ -29,18 +29,6 @@ class TrialOutcome:
     value: float | None
     config: TrialConfig
     reason: str | None = None
-
-
-class LedgerReporter:
-    """Hands each epoch to the ledger; raises TrialPruned when the pruner says so."""
-
-    def __init__(self, ledger: TrialLedger, run: RunningTrial, metric: str) -> None:
-        self.ledger, self.run, self.metric = ledger, run, metric
-
-    def __call__(self, epoch: int, step: int, metrics: Mapping[str, float]) -> None:
-        row = {"epoch": epoch, "step": step, **metrics}
-        if self.ledger.report(self.run, epoch, row, metrics[self.metric]):
-            raise optuna.TrialPruned(f"pruned after epoch {epoch}")
 
 
 def configure(ledger: TrialLedger, run: RunningTrial, spec: SearchSpec) -> TrialConfig:
@@ -64,35 +52,59 @@ def configure(ledger: TrialLedger, run: RunningTrial, spec: SearchSpec) -> Trial
     return config
 
 
+def trial_folder(runs_root: Path, study: str, number: int) -> Path:
+    """``<runs_root>/<study>/trial-<number>``: the trial's own folder."""
+    return runs_root / study / f"trial-{number}"
+
+
+def make_trial(
+    run: RunningTrial,
+    spec: SearchSpec,
+    config: TrialConfig,
+    device: str,
+    runs_root: Path,
+) -> Trial:
+    """The Trial the training code sees for this running trial."""
+    budget = spec.budget
+    return Trial(
+        number=run.number,
+        params=dict(run.trial.params),
+        schedule=config.schedule,
+        optimizer=config.optimizer,
+        optimizer_params=config.optimizer_params,
+        seed=config.seed,
+        budget=TrialBudget(budget.epochs, budget.steps, budget.evals),
+        metric=run.search.metric,
+        direction=run.search.direction,
+        device=device,
+        workdir=trial_folder(runs_root, run.search.name, run.number),
+        study=run.search.name,
+    )
+
+
 def run_trial(
     ledger: TrialLedger,
     run: RunningTrial,
     spec: SearchSpec,
-    task: TensorTask,
-    device: torch.device | str,
+    runner: Runner,
+    device: torch.device,
+    runs_root: Path,
 ) -> TrialOutcome:
-    """Train one suggested config; the trial's attributes record its schedule and config."""
+    """Run one suggested config; the trial's attributes record its schedule, config, why it
+    failed, and (command trials) its output's tail."""
     config = configure(ledger, run, spec)
-    metric, direction = run.search.metric, run.search.direction
-    length = RunLength(spec.budget.epochs, spec.budget.steps, spec.budget.evals)
-    if length.epochs is None and length.steps is None:
-        length = RunLength(epochs=10)
-    try:
-        result = train(
-            task,
-            config.schedule,
-            config.optimizer,
-            config.optimizer_params,
-            length=length,
-            seed=config.seed,
-            metric=metric,
-            direction=direction,
-            reporter=LedgerReporter(ledger, run, metric),
-            device=device,
-        )
-    except optuna.TrialPruned:
-        return TrialOutcome(Outcome.PRUNED, None, config)
-    except TrainingDiverged as exc:
-        ledger.set_attrs(run, {"fail_reason": "diverged", "fail_detail": str(exc)})
-        return TrialOutcome(Outcome.FAILED, None, config, "diverged")
-    return TrialOutcome(Outcome.COMPLETE, result.metrics[metric], config)
+    shown = str(device)
+    if isinstance(runner, CommandRunner):  # the child sees only its own GPU, as cuda:0
+        shown = "cuda" if device.type == "cuda" else "cpu"
+    trial = make_trial(run, spec, config, shown, runs_root)
+    backend = LedgerBackend(ledger, run, run.search.metric)
+    result = runner.run(trial, backend)
+    attrs = dict(result.attrs)
+    if result.outcome is Outcome.FAILED and result.reason:
+        attrs["fail_reason"] = result.reason
+        if backend.diverged is not None:
+            index, value = backend.diverged
+            attrs["fail_detail"] = f"diverged at report {index}: {run.search.metric} is {value}"
+    if attrs:
+        ledger.set_attrs(run, attrs)
+    return TrialOutcome(result.outcome, result.value, config, result.reason)

@@ -47,6 +47,7 @@ def probe_task(spec: SearchSpec) -> tuple[str, Direction]:
 def _check(spec: SearchSpec) -> dict[str, str]:
     from lrsearch.tasks.registry import load_task
 
+    assert spec.task is not None  # only tasks are probed
     try:
         task = load_task(spec.task, spec.task_options)
         metric, direction = spec.resolved_metric(task.metric_directions(), task.default_metric)

@@ -27,6 +27,7 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -38,12 +39,11 @@ from lrsearch.search.factory import make_pruner, make_sampler
 from lrsearch.search.ledger import Outcome, RunningTrial, TrialLedger
 from lrsearch.search.objective import TrialOutcome, run_trial
 from lrsearch.search.recovery import Heartbeat
+from lrsearch.search.runners import Runner, make_runner
 from lrsearch.search.signals import GracefulStop
 from lrsearch.spec import SearchSpec, parse_spec
 from lrsearch.store import Search
 from lrsearch.store.models import ACTIVE_STATUSES
-from lrsearch.tasks.registry import load_task
-from lrsearch.train.task import TensorTask, to_device
 
 __all__ = ["GracefulStop", "Worker", "WorkerStopped", "WorkerSummary", "run_worker"]
 
@@ -93,7 +93,7 @@ class _SearchContext:
     search: Search
     spec: SearchSpec
     study: optuna.Study
-    task: TensorTask
+    runner: Runner
 
 
 class Worker:
@@ -124,6 +124,7 @@ class Worker:
         self.stop = stop or GracefulStop()
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.summary = WorkerSummary()
+        self.runs_root = Path(self.settings.runs_dir).resolve()  # trials' folders
         self._injected = ledger
         # Keyed by the search's identity, not its name: a deleted search's successor under the
         # same name must never run the old spec. The id alone is not enough on SQLite, which
@@ -189,7 +190,7 @@ class Worker:
             study = self.ledger.load_study(
                 search, make_sampler(spec, self.index), make_pruner(spec)
             )
-            task = to_device(load_task(spec.task, spec.task_options), self.device)
+            runner = make_runner(spec, self.device, self.settings, self.index)
         except StoreUnavailable:
             raise  # the database, not the search: the retry policy gave up
         except Exception as exc:  # any reason this search cannot run here must not stop others
@@ -197,7 +198,7 @@ class Worker:
             log.error("search %s failed: %s", search.name, reason)
             self.ledger.fail_search(search, reason)
             return None
-        self._contexts[key] = _SearchContext(search, spec, study, task)
+        self._contexts[key] = _SearchContext(search, spec, study, runner)
         return self._contexts[key]
 
     def _claim_and_run(self, ctx: _SearchContext) -> bool:
@@ -251,7 +252,7 @@ class Worker:
 
     def _train(self, ctx: _SearchContext, run: RunningTrial) -> TrialOutcome | None:
         try:
-            return run_trial(self.ledger, run, ctx.spec, ctx.task, self.device)
+            return run_trial(self.ledger, run, ctx.spec, ctx.runner, self.device, self.runs_root)
         except StoreUnavailable:
             raise  # the database is gone past the retry deadline: not the trial's fault
         except Exception as exc:  # a bug in a user task must not kill the search

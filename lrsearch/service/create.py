@@ -97,7 +97,7 @@ def open_search(
             engine,
             name=spec.name,
             spec=spec.to_json_dict(),
-            task=spec.task,
+            task=spec.label,
             metric=metric,
             direction=direction,
             trial_budget=trial_budget(spec),

@@ -20,13 +20,19 @@ def study_note(
 ) -> str:
     """The study's note; ``baselines`` as the caller computed them (else computed here)."""
     budget = spec.budget
-    length = f"{budget.epochs} epochs" if budget.epochs else f"{budget.steps} steps"
+    length = (
+        f"{budget.epochs} epochs"
+        if budget.epochs
+        else f"{budget.steps} steps"
+        if budget.steps
+        else "a length the training code sets"
+    )
     space = spec.space
     lines = [
         f"## lrsearch: {spec.name}",
-        f"Task `{spec.task}`; metric `{metric}` ({direction}); {budget.trials} trials of "
-        f"{length}; sampler `{spec.search.sampler}` (seed {spec.search.seed}), "
-        f"pruner `{spec.search.pruner}`.",
+        f"{spec.runs.capitalize()} `{spec.label}`; metric `{metric}` ({direction}); "
+        f"{budget.trials} trials of {length}; sampler `{spec.search.sampler}` "
+        f"(seed {spec.search.seed}), pruner `{spec.search.pruner}`.",
         "",
         f"Space: families {', '.join(f'`{f}`' for f in space.families)}; peak LR "
         f"{space.lr[0]:g} to {space.lr[1]:g} (log); optimizers {', '.join(space.optimizers)}; "

@@ -11,6 +11,7 @@ lrsearch.errors.InvalidInputError: budget.trials: must be >= 1 (got 0)
 from __future__ import annotations
 
 import re
+import shlex
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,6 +36,11 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 # A metric is a column of lr_searches (64 characters); no control characters (PostgreSQL
 # refuses a NUL byte in any text, and a metric name is printed in tables and plots).
 METRIC_PATTERN = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
+
+# An objective is package.module:function; a command has at most this many arguments.
+OBJECTIVE_PATTERN = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*")
+MAX_COMMAND_ARGS = 256
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 ParamSetting = float | int | str | list[float] | list[str]
 _LISTS = ("fractions", "floats")
@@ -179,10 +185,23 @@ def _check_setting(param: Any, setting: ParamSetting, field: str) -> None:
 
 
 class SearchSpec(_Strict):
-    """A whole search job. ``metric`` and ``direction`` default to the task's."""
+    """A whole search job: what trains (exactly one of ``task``, ``objective`` or ``command``),
+    the metric, the budget, the sampler and pruner, and the space.
+
+    ``task`` is a built-in task or ``python:package.module:factory`` (a TensorTask factory);
+    ``metric`` and ``direction`` default to the task's. ``objective = "package.module:function"``
+    is called with a :class:`lrsearch.Trial` in the worker's process; ``command`` (an argv, run
+    in ``cwd`` with ``env`` added, or over HTTP the name of a server-side command template) is a
+    child process that reports over the local channel. Those two need ``metric`` and
+    ``direction``: there is no catalog to take them from.
+    """
 
     name: str = Field(pattern=NAME_PATTERN)
-    task: str = Field(max_length=256)
+    task: str | None = Field(None, max_length=256)
+    objective: str | None = Field(None, max_length=256)
+    command: list[str] | str | None = None
+    cwd: str | None = Field(None, max_length=4096)
+    env: dict[str, str] = Field(default_factory=dict)
     task_options: dict[str, Any] = Field(default_factory=dict)
     metric: str | None = None
     direction: Direction | None = None
@@ -196,12 +215,42 @@ class SearchSpec(_Strict):
 
     @field_validator("task")
     @classmethod
-    def _known_task(cls, task: str) -> str:
+    def _known_task(cls, task: str | None) -> str | None:
+        if task is None:
+            return task
         try:
             check_task_name(task)
         except InvalidInputError as exc:
             raise ValueError(exc.reason) from None
         return task
+
+    @field_validator("objective")
+    @classmethod
+    def _objective_form(cls, objective: str | None) -> str | None:
+        if objective is not None and OBJECTIVE_PATTERN.fullmatch(objective) is None:
+            raise ValueError(f"{_short(objective)} is not of the form package.module:function")
+        return objective
+
+    @field_validator("command")
+    @classmethod
+    def _command_form(cls, command: list[str] | str | None) -> list[str] | str | None:
+        if isinstance(command, str):
+            if re.fullmatch(NAME_PATTERN, command) is None:
+                raise ValueError(f"{_short(command)} is not a command template name")
+        elif command is not None:
+            if not 1 <= len(command) <= MAX_COMMAND_ARGS:
+                raise ValueError(f"must be a list of 1 to {MAX_COMMAND_ARGS} arguments")
+            if not command[0] or any("\x00" in arg for arg in command):
+                raise ValueError("arguments must be non-empty at the start and hold no NUL byte")
+        return command
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        for key, value in env.items():
+            if ENV_NAME.fullmatch(key) is None or "\x00" in value:
+                raise ValueError(f"{_short(key)} is not a usable environment variable")
+        return env
 
     @field_validator("metric")
     @classmethod
@@ -212,7 +261,30 @@ class SearchSpec(_Strict):
         return metric
 
     @model_validator(mode="after")
+    def _one_way_in(self) -> SearchSpec:
+        given = [key for key in ("task", "objective", "command") if getattr(self, key) is not None]
+        if not given:
+            raise ValueError(
+                "task: is missing: name a task, an objective (package.module:function) or a command"
+            )
+        if len(given) > 1:
+            raise ValueError(f"{given[1]}: give only one of task, objective and command")
+        if self.command is None:
+            for key in ("cwd", "env"):
+                if getattr(self, key):
+                    raise ValueError(f"{key}: only a command has a working directory and env")
+        if self.task is None:
+            if self.task_options:
+                raise ValueError("task_options: only a task has options")
+            for key in ("metric", "direction"):
+                if getattr(self, key) is None:
+                    raise ValueError(f"{key}: is required with {given[0]} (no catalog knows it)")
+        return self
+
+    @model_validator(mode="after")
     def _options_of_the_task(self) -> SearchSpec:
+        if self.task is None:
+            return self
         try:
             check_task_options(self.task, self.task_options)
         except InvalidInputError as exc:
@@ -221,11 +293,26 @@ class SearchSpec(_Strict):
 
     @model_validator(mode="after")
     def _metric_of_the_task(self) -> SearchSpec:
-        info = BUILTIN_TASKS.get(self.task)
+        info = BUILTIN_TASKS.get(self.task or "")
         if info is not None and self.metric is not None and self.metric not in info.metrics:
             known = ", ".join(info.metrics)
             raise ValueError(f"metric: task {self.task!r} reports {known}, not {self.metric!r}")
         return self
+
+    @property
+    def runs(self) -> str:
+        """What trains: ``"task"``, ``"objective"`` or ``"command"``."""
+        return "task" if self.task else "objective" if self.objective else "command"
+
+    @property
+    def label(self) -> str:
+        """What trains, in one string of at most 256 characters (lr_searches.task)."""
+        if self.task is not None:
+            return self.task
+        if self.objective is not None:
+            return f"objective:{self.objective}"
+        shown = self.command if isinstance(self.command, str) else shlex.join(self.command or [])
+        return f"command:{shown}"[:256]
 
     def resolved_metric(
         self, reported: Mapping[str, str] | None = None, default: str | None = None
@@ -233,8 +320,12 @@ class SearchSpec(_Strict):
         """The metric to optimize and its direction, with the task's defaults filled in.
 
         ``reported`` (metric -> direction) and ``default`` come from the loaded task; without
-        them the built-in catalog answers (user tasks then default to ``val_loss``).
+        them the built-in catalog answers (user tasks then default to ``val_loss``). An
+        objective or a command names both.
         """
+        if self.task is None:
+            assert self.metric is not None and self.direction is not None
+            return self.metric, self.direction
         info = BUILTIN_TASKS.get(self.task)
         if reported is None:
             reported = info.metrics if info is not None else {"val_loss": "minimize"}
@@ -281,7 +372,7 @@ def input_error(error: Mapping[str, Any]) -> InvalidInputError:
     """One pydantic error (an item of ``ValidationError.errors()``) as a field and a reason."""
     loc = ".".join(str(part) for part in error["loc"])
     message = str(error["msg"]).removeprefix("Value error, ")
-    if message.startswith(("params.", "metric:", "task_options")):
+    if message.startswith(_FIELD_PREFIXES):
         field, _, reason = message.partition(": ")
         return InvalidInputError(f"{loc}.{field}".strip(".") if loc else field, reason)
     kind = error["type"]
@@ -301,6 +392,19 @@ def input_error(error: Mapping[str, Any]) -> InvalidInputError:
     if kind == "value_error":  # our own validators name the value themselves
         return InvalidInputError(loc, message)
     return InvalidInputError(loc, f"{message} (got {_short(error.get('input'))})")
+
+
+_FIELD_PREFIXES = (
+    "params.",
+    "metric:",
+    "task_options",
+    "task:",
+    "objective:",
+    "command:",
+    "cwd:",
+    "env:",
+    "direction:",
+)
 
 
 def _short(value: object, limit: int = 80) -> str:

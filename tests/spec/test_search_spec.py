@@ -107,7 +107,7 @@ def test_missing_name_and_task(make_spec: Callable[..., dict[str, Any]]) -> None
     for key in ("name", "task"):
         data = make_spec()
         del data[key]
-        with pytest.raises(InvalidInputError, match=f"^{key}: is missing$"):
+        with pytest.raises(InvalidInputError, match=f"^{key}: is missing"):
             parse_spec(data)
 
 
