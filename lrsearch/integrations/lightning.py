@@ -76,13 +76,11 @@ def configure_optimizers(
     }
 
 
-def length_arguments(trial: Trial) -> dict[str, Any]:
-    """The ``pl.Trainer`` arguments for the trial's budget: ``max_epochs`` (validating after
-    each epoch), or ``max_steps`` validated ``evals`` times; empty when the search leaves the
-    length to the script."""
+def length_arguments(trial: Trial, default_epochs: int | None = None) -> dict[str, Any]:
+    """The ``pl.Trainer`` arguments for the trial's budget: ``max_steps`` validated ``evals``
+    times, or ``max_epochs`` validating after each epoch (``default_epochs`` when the search
+    leaves the length to the script; nothing when that is None too)."""
     budget = trial.budget
-    if budget.epochs is not None:
-        return {"max_epochs": budget.epochs}
     if budget.steps is not None:
         every = max(1, budget.steps // max(1, budget.evals))
         return {
@@ -90,13 +88,14 @@ def length_arguments(trial: Trial) -> dict[str, Any]:
             "val_check_interval": every,
             "check_val_every_n_epoch": None,
         }
-    return {}
+    epochs = budget.epochs if budget.epochs is not None else default_epochs
+    return {} if epochs is None else {"max_epochs": epochs}
 
 
 class TrialCallback(pl.Callback):
-    """Reports ``monitor`` (the trial's metric by default) after each validation and ends a
-    pruned trial: the trainer stops (``trainer.should_stop``) and, once ``fit`` has wound
-    down, :class:`~lrsearch.TrialPruned` propagates out of ``trainer.fit``.
+    """Reports ``monitor`` (the trial's metric by default), with every other scalar logged,
+    after each validation, and ends a pruned trial: the trainer stops (``trainer.should_stop``)
+    and, once ``fit`` has wound down, :class:`~lrsearch.TrialPruned` propagates out of it.
 
     The step reported is ``trainer.global_step`` (optimizer updates). Under DDP every rank
     reports and rank 0 decides for all (``Trial.report``), so all ranks stop together. A NaN or
@@ -115,16 +114,16 @@ class TrialCallback(pl.Callback):
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or self.pruned is not None:
             return
-        value = trainer.callback_metrics.get(self.monitor)
-        if value is None:
-            logged = ", ".join(trainer.callback_metrics) or "nothing"
+        logged = {key: float(v) for key, v in trainer.callback_metrics.items() if v.numel() == 1}
+        if self.monitor not in logged:
             raise InvalidInputError(
                 "metric",
-                f"the LightningModule logs {logged}, not {self.monitor!r}: "
-                f"call self.log({self.monitor!r}, value) in validation_step",
+                f"the LightningModule logs {', '.join(logged) or 'nothing'}, not "
+                f"{self.monitor!r}: call self.log({self.monitor!r}, value) in validation_step",
             )
+        logged[self.trial.metric] = logged[self.monitor]
         try:
-            self.trial.report(trainer.global_step, **{self.trial.metric: float(value)})
+            self.trial.report(trainer.global_step, **logged)
         except TrialPruned as exc:
             self.pruned = exc
             trainer.should_stop = True

@@ -27,17 +27,17 @@ from lrsearch.errors import InvalidInputError
 from lrsearch.trial import Trial, TrialPruned
 
 
-def length_arguments(trial: Trial) -> dict[str, Any]:
-    """The ``TrainingArguments`` for the trial's budget: ``num_train_epochs`` evaluated after
-    each epoch, or ``max_steps`` evaluated ``evals`` times; without a budget, evaluation
-    after each epoch."""
+def length_arguments(trial: Trial, default_epochs: int | None = None) -> dict[str, Any]:
+    """The ``TrainingArguments`` for the trial's budget: ``max_steps`` evaluated ``evals``
+    times, or ``num_train_epochs`` evaluated after each epoch (``default_epochs`` when the
+    search leaves the length to the script; the Trainer's default when that is None too)."""
     budget = trial.budget
-    if budget.epochs is not None:
-        return {"num_train_epochs": budget.epochs, "eval_strategy": "epoch"}
     if budget.steps is not None:
         every = max(1, budget.steps // max(1, budget.evals))
         return {"max_steps": budget.steps, "eval_strategy": "steps", "eval_steps": every}
-    return {"eval_strategy": "epoch"}
+    epochs = budget.epochs if budget.epochs is not None else default_epochs
+    length = {} if epochs is None else {"num_train_epochs": epochs}
+    return {**length, "eval_strategy": "epoch"}
 
 
 class TrialCallback(TrainerCallback):
