@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from lrsearch.errors import TrainingDiverged
 from lrsearch.search.ledger import Outcome, RunningTrial, TrialLedger
 from lrsearch.search.runners import CommandRunner, LedgerBackend, Runner
 from lrsearch.service import notes
@@ -102,9 +103,9 @@ def run_trial(
     attrs = dict(result.attrs)
     if result.outcome is Outcome.FAILED and result.reason:
         attrs["fail_reason"] = result.reason
-        if backend.diverged is not None:
+        if backend.diverged is not None and "fail_detail" not in attrs:
             index, value = backend.diverged
-            attrs["fail_detail"] = f"diverged at report {index}: {run.search.metric} is {value}"
+            attrs["fail_detail"] = str(TrainingDiverged(index, run.search.metric, value))
     if attrs:
         ledger.set_attrs(run, attrs)
     return TrialOutcome(result.outcome, result.value, config, result.reason)

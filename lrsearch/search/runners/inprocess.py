@@ -41,8 +41,8 @@ class TaskRunner:
             result = run_task(self.task, trial)
         except PRUNED:
             return settle(backend, trial.metric, None, pruned=True)
-        except TrainingDiverged:
-            return RunResult(Outcome.FAILED, reason="diverged")
+        except TrainingDiverged as exc:
+            return diverged(exc)
         return settle(backend, trial.metric, result.metrics.get(trial.metric))
 
 
@@ -60,8 +60,8 @@ class FunctionRunner:
                 returned = self.function(trial)
         except PRUNED:
             return settle(backend, trial.metric, None, pruned=True)
-        except TrainingDiverged:
-            return RunResult(Outcome.FAILED, reason="diverged")
+        except TrainingDiverged as exc:
+            return diverged(exc)
         value = returned if _is_number(returned) else None
         return settle(backend, trial.metric, value, what=f"the function {self.name}")
 
@@ -85,6 +85,11 @@ def settle(
     if not math.isfinite(value):
         return RunResult(Outcome.FAILED, reason="diverged")
     return RunResult(Outcome.COMPLETE, float(value))
+
+
+def diverged(exc: TrainingDiverged) -> RunResult:
+    """FAILED "diverged", with where it happened in ``fail_detail``."""
+    return RunResult(Outcome.FAILED, reason="diverged", attrs={"fail_detail": str(exc)})
 
 
 def _is_number(value: object) -> bool:

@@ -1,0 +1,46 @@
+"""Function trials for the tests: ``tests.trial.objectives:NAME`` in a spec."""
+
+from __future__ import annotations
+
+import torch
+
+import lrsearch
+from lrsearch.trial import current
+
+
+def regression(trial: lrsearch.Trial) -> float:
+    """A tiny linear regression trained with the trial's optimizer and schedule."""
+    assert current() is trial
+    torch.manual_seed(trial.seed)
+    x = torch.randn(256, 4)
+    y = x @ torch.tensor([1.0, -2.0, 0.5, 3.0]) + 0.1
+    model = torch.nn.Linear(4, 1)
+    opt = trial.make_optimizer(model.parameters())
+    steps = trial.budget.steps or 60
+    sched = trial.scheduler(opt, steps)
+    evals = trial.budget.evals
+    loss = torch.zeros(())
+    for step in range(steps):
+        loss = torch.nn.functional.mse_loss(model(x).squeeze(-1), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if (step + 1) % max(1, steps // evals) == 0:
+            trial.report(step + 1, val_loss=float(loss))
+    return float(loss)
+
+
+def reports_only(trial: lrsearch.Trial) -> None:
+    """Returns nothing: the last report is the value."""
+    trial.report(1, val_loss=2.0)
+    trial.report(2, val_loss=1.5)
+
+
+def never_reports(trial: lrsearch.Trial) -> None:
+    """Neither returns a number nor reports."""
+
+
+def diverges(trial: lrsearch.Trial) -> float:
+    trial.report(1, val_loss=float("nan"))
+    return 0.0
