@@ -85,12 +85,17 @@ class TrialCallback(TrainerCallback):
             raise self.pruned
 
 
+_TIMINGS = ("_runtime", "_samples_per_second", "_steps_per_second")  # not worth a column
+
+
 def _named_metrics(metric: str, metrics: Mapping[str, Any]) -> dict[str, float]:
-    """The evaluation's numbers, the search's metric under its own name."""
+    """The evaluation's numbers but its timings, the search's metric under its own name."""
     numbers = {
         key: float(value)
         for key, value in metrics.items()
-        if isinstance(value, int | float) and not isinstance(value, bool)
+        if isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and not key.endswith(_TIMINGS)
     }
     if metric not in numbers and f"eval_{metric}" in numbers:
         numbers[metric] = numbers[f"eval_{metric}"]
