@@ -41,7 +41,8 @@ def command_spec(tmp_path: Path, mode: str, **overrides: Any) -> dict[str, Any]:
 
 
 def run_search(url: str, tmp_path: Path, spec: dict[str, Any], **settings: Any) -> Settings:
-    made = Settings(storage_url=url, runs_dir=str(tmp_path / "runs"), kill_grace_s=0.5, **settings)
+    options = {"runs_dir": str(tmp_path / "runs"), "kill_grace_s": 0.5} | settings
+    made = Settings(storage_url=url, **options)
     prepare_search(made, parse_spec(spec))
     Worker(url, study=spec["name"], settings=made, threads=1).run()
     return made
@@ -163,3 +164,53 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return not (stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"))
+
+
+def test_lrsearch_run_trains_once_with_the_best_schedule(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    spec = command_spec(tmp_path, "ok", search={"sampler": "random", "seed": 0, "pruner": "none"})
+    run_search(url, tmp_path, spec)
+    best = min(trials_of(url, "cmd"), key=lambda t: t.value)
+    family = best.params["family"]
+    spec_file = tmp_path / "spec.toml"
+    spec_file.write_text(_toml(spec))
+    run = [sys.executable, "-m", "lrsearch", "run", str(spec_file), "--storage", url]
+    done = subprocess.run([*run, "--schedule", "best:cmd"], cwd=tmp_path, capture_output=True)
+    out, err = done.stdout.decode(), done.stderr.decode()
+    assert done.returncode == 0, err
+    assert f"(sgd, {family})" in out  # the child's own output, on the terminal
+    assert err.count("lrsearch: step ") == 4 and "run complete: val_loss = 0.003" in err
+
+    schedule = tmp_path / "schedule.json"
+    schedule.write_text('{"family": "linear", "lr": 0.05}')
+    done = subprocess.run([*run, "--schedule", str(schedule)], cwd=tmp_path, capture_output=True)
+    assert done.returncode == 0 and "(sgd, linear)" in done.stdout.decode()
+
+    missing = subprocess.run([*run, "--schedule", "nope.json"], cwd=tmp_path, capture_output=True)
+    lines = missing.stderr.decode().strip().splitlines()
+    assert (
+        missing.returncode == 2
+        and len(lines) == 1
+        and lines[0].startswith(
+            "lrsearch: error: --schedule: 'nope.json' is neither best:STUDY nor an existing file"
+        )
+    )
+    crash = command_spec(tmp_path, "crash")
+    spec_file.write_text(_toml(crash))
+    failed = subprocess.run([*run, "--schedule", str(schedule)], cwd=tmp_path, capture_output=True)
+    assert failed.returncode == 3 and b"the data file is broken" in failed.stderr
+
+
+def _toml(spec: dict[str, Any]) -> str:
+    """The spec as TOML (the few shapes these specs use)."""
+    import json
+
+    lines, tables = [], []
+    for key, value in spec.items():
+        if isinstance(value, dict):
+            tables.append(
+                f"[{key}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in value.items())
+            )
+        else:
+            lines.append(f"{key} = {json.dumps(value)}")
+    return "\n".join(lines) + "\n" + "\n".join(tables)

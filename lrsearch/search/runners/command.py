@@ -51,6 +51,7 @@ class CommandRunner:
     env: Mapping[str, str] = field(default_factory=dict)
     kill_grace_s: float = 10.0
     cuda_devices: str | None = None  # CUDA_VISIBLE_DEVICES for the child, when the agent has GPUs
+    to_terminal: bool = False  # `lrsearch run`: the output goes where the worker's goes
 
     def run(self, trial: Trial, backend: TrialBackend) -> RunResult:
         """Run the command for ``trial``; its reports go to ``backend``."""
@@ -81,8 +82,8 @@ class CommandRunner:
                 cwd=self.cwd or None,
                 env=self.child_env(server),
                 stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                stdout=None if self.to_terminal else log,
+                stderr=None if self.to_terminal else subprocess.STDOUT,
                 start_new_session=True,  # its own process group: killed as one
                 preexec_fn=die_with_parent(os.getpid()),
             )

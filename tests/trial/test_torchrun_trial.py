@@ -1,0 +1,26 @@
+"""torchrun as a command trial: every rank gets the trial; a prune reaches both ranks at once."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.trial.test_command_trials import SCRIPTS, command_spec, run_search, trials_of
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_on_cpu_are_pruned_together(tmp_path: Path) -> None:
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    argv = [torchrun, "--standalone", "--nproc-per-node", "2", str(SCRIPTS / "ddp_trainer.py")]
+    spec = command_spec(tmp_path, "", command=argv, env={"MARKER_DIR": str(tmp_path)})
+    run_search(url, tmp_path, spec, kill_grace_s=20.0)
+    first, second = trials_of(url, "cmd")
+    assert first.state.name == "COMPLETE" and first.value == pytest.approx(0.003)
+    assert {(tmp_path / f"trial0.rank{r}.done").read_text() for r in (0, 1)} == {"2"}
+    assert second.state.name == "PRUNED" and sorted(second.intermediate_values) == [0, 1]
+    # both ranks raised TrialPruned at the same report (the second), not one rank alone
+    assert [(tmp_path / f"trial1.rank{r}.pruned").read_text() for r in (0, 1)] == ["1", "1"]
