@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -145,3 +147,14 @@ def test_a_nan_metric_fails_the_trial_as_diverged(make_trial: MakeTrial) -> None
     trial, _ = make_trial()
     with pytest.raises(TrainingDiverged):
         _fit(trial, Tiny(trial, value=math.nan))
+
+
+def test_importing_the_integrations_package_imports_no_framework() -> None:
+    code = (
+        "import sys, lrsearch.integrations; "
+        "print([m for m in ('lightning', 'pytorch_lightning', 'transformers', 'torch') "
+        "if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
