@@ -25,6 +25,8 @@ import pytest
         ("lrsearch.api", ("torch", "matplotlib", "sklearn")),
         ("lrsearch.client", ("torch", "optuna", "sqlalchemy")),
         ("lrsearch.service", ("torch",)),
+        ("lrsearch", ("torch", "numpy", "optuna", "sqlalchemy")),
+        ("lrsearch.trial", ("torch", "optuna", "sqlalchemy", "matplotlib")),
     ],
 )
 def test_importing_a_room_does_not_import(module: str, forbidden: tuple[str, ...]) -> None:

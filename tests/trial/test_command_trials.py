@@ -214,3 +214,34 @@ def _toml(spec: dict[str, Any]) -> str:
         else:
             lines.append(f"{key} = {json.dumps(value)}")
     return "\n".join(lines) + "\n" + "\n".join(tables)
+
+
+def test_sigterm_of_the_worker_kills_the_child_and_queues_the_trial_again(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    spec = command_spec(tmp_path, "hang", budget={"trials": 1, "steps": 10, "evals": 2})
+    prepare_search(Settings(storage_url=url), parse_spec(spec))
+    command = [sys.executable, "-m", "lrsearch", "worker", "--study", "cmd", "--storage", url]
+    worker = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    pid_file = tmp_path / "child.pid"
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    worker.send_signal(signal.SIGTERM)
+    _, err = worker.communicate(timeout=30)
+    assert worker.returncode == 0 and "released to run again" in err
+    assert not _alive(child)
+    (trial,) = trials_of(url, "cmd")[:1]
+    assert trial.state.name == "FAIL" and trial.user_attrs["fail_reason"] == "interrupted"
+    assert len(trials_of(url, "cmd")) == 2  # the same parameters, queued again
+    assert trials_of(url, "cmd")[1].state.name == "WAITING"
+
+
+def test_a_missing_program_fails_the_search_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    spec = command_spec(tmp_path, "ok", command=["no-such-trainer", "x"])
+    run_search(url, tmp_path, spec)
+    search = store.get_search(engine := store.make_engine(url), "cmd")
+    engine.dispose()
+    assert search.status == "failed"
+    assert "'no-such-trainer' is not on this agent's PATH" in (search.error or "")

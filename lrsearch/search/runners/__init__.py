@@ -9,6 +9,11 @@ a search, printing in ``lrsearch run``) and returns a :class:`RunResult`.
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
 import torch
 
 from lrsearch.config import Settings
@@ -48,6 +53,7 @@ def make_runner(
         return FunctionRunner(load_objective(spec.objective), spec.objective)
     if not isinstance(spec.command, list):  # a template name is resolved when submitted
         raise CommandError(f"command template {spec.command!r} was never resolved")
+    check_program(spec.command[0], spec.cwd, spec.env)
     return CommandRunner(
         tuple(spec.command),
         spec.cwd,
@@ -55,6 +61,17 @@ def make_runner(
         settings.kill_grace_s,
         cuda_devices(device, worker_index),
     )
+
+
+def check_program(program: str, cwd: str | None, env: Mapping[str, str]) -> None:
+    """The command's program exists here (else the search fails once, with this reason)."""
+    if os.sep in program:
+        path = Path(cwd or ".") / program
+        if not path.exists():
+            raise CommandError(f"command: {str(path)!r} does not exist on this agent")
+        return
+    if shutil.which(program, path=env.get("PATH", os.environ.get("PATH"))) is None:
+        raise CommandError(f"command: {program!r} is not on this agent's PATH")
 
 
 def cuda_devices(device: torch.device, worker_index: int) -> str | None:
