@@ -170,3 +170,22 @@ def test_best_as_json_names_the_steps_and_no_baseline(
     best = json.loads(out)
     assert best["baseline"] is None and best["steps"] > 0
     assert f"searched on {best['steps']:,} optimizer updates" in err
+
+
+def test_best_as_pytorch_code_and_a_bad_format(
+    finished: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("best", "done-one", "--storage", finished)
+    code, out, _ = lrsearch(monkeypatch, capsys, *args, "--format", "pytorch", "--steps", "300")
+    assert code == 0 and "def make_optimizer(params)" in out and "TOTAL_STEPS = 300" in out
+    namespace: dict[str, object] = {}
+    exec(compile(out, "best.py", "exec"), namespace)
+    _, best_json, _ = lrsearch(monkeypatch, capsys, *args)
+    best = json.loads(best_json)
+    assert namespace["PEAK_LR"] == best["schedule"]["lr"]
+    assert namespace["OPTIMIZER_OPTIONS"] == best["optimizer_params"]
+    code, _, err = lrsearch(monkeypatch, capsys, *args, "--format", "tf")
+    assert (code, err) == (
+        2,
+        "lrsearch: error: --format: 'tf' is not allowed: must be json or pytorch\n",
+    )

@@ -20,17 +20,11 @@ from lrsearch.service.agents import Readiness, list_agents, readiness
 from lrsearch.service.backend import Backend
 from lrsearch.service.budget import Retried, extend_study, retry_failed
 from lrsearch.service.create import create_search, trial_budget
+from lrsearch.service.export import best_config, best_pytorch, best_summary_line
 from lrsearch.service.policy import SubmitPolicy, TaskProbe, inside_data_roots
 from lrsearch.service.report_data import ReportRenderer, report_page
 from lrsearch.service.status import StudyStatus, study_status
-from lrsearch.service.studies import (
-    best_config,
-    best_pytorch,
-    delete_study,
-    get_study,
-    list_studies,
-    stop_study,
-)
+from lrsearch.service.studies import delete_study, get_study, list_studies, stop_study
 from lrsearch.service.trials import TrialCurve, trial_curves, trial_detail, trial_page
 from lrsearch.store import Search, SearchSummary
 
@@ -47,6 +41,7 @@ __all__ = [
     "TrialCurve",
     "best_config",
     "best_pytorch",
+    "best_summary_line",
     "create_search",
     "delete_study",
     "extend_study",
