@@ -24,6 +24,7 @@ from lrsearch.cli.app import (
     command_settings,
     hang_up_as_terminate,
 )
+from lrsearch.cli.extras import require
 from lrsearch.config import Settings
 from lrsearch.errors import InvalidInputError
 
@@ -53,6 +54,7 @@ def serve(
     submitted over HTTP; stop the service with Ctrl-C, SIGTERM or SIGHUP and they release their
     trials.
     """
+    require("server", "serve")
     import uvicorn
 
     from lrsearch.api import create_app
@@ -137,6 +139,7 @@ def dashboard(
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8080,
 ) -> None:
     """Start optuna-dashboard on the same storage as the searches (Ctrl-C stops it)."""
+    require("dashboard", "dashboard")
     from lrsearch.dashboard import serve_dashboard
     from lrsearch.service import Backend
 

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from lrsearch.cli.app import NameArgument, StorageOption, app, command_settings
+from lrsearch.cli.extras import require
 from lrsearch.errors import InvalidInputError
 
 
@@ -64,6 +65,7 @@ def report(
     top_k: Annotated[int, typer.Option(help="Schedules in the top-k plot.", min=1, max=20)] = 5,
 ) -> None:
     """Write a self-contained HTML report: best schedule, top-k, curves, families, baselines."""
+    require("plots", "report")
     from lrsearch import service
     from lrsearch.report import render
 

@@ -1,14 +1,18 @@
-"""The wheel ships the Alembic scripts: ``lrsearch db upgrade`` from an installed wheel.
+"""The package as released: ``python -m build`` makes the sdist and the wheel, ``twine check``
+passes them, and the wheel ships the Alembic scripts (``lrsearch db upgrade`` from it).
 
 The scripts live in the repository's top-level ``migrations/`` and install as the package
-``lrsearch.migrations``. The wheel is built from a copy of the sources (so the build leaves
-nothing in the checkout), installed into a folder with ``pip install --target``, and run with
-only that folder on PYTHONPATH from a directory outside the repository: the checkout's
-``lrsearch`` cannot be the one imported.
+``lrsearch.migrations``. The build runs on a copy of the sources (so it leaves nothing in the
+checkout). The wheel is installed twice: into a folder with ``pip install --target`` and run
+with only that folder on PYTHONPATH from a directory outside the repository (the checkout's
+``lrsearch`` cannot be the one imported); and into a fresh virtual environment with its core
+dependencies only (``-c constraints.txt``: torch resolves to the pinned CPU build), where
+``lrsearch --version`` and the schedules work and a command that needs an extra says which.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -38,8 +42,9 @@ def _run(
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """lrsearch's wheel, built offline with this environment's setuptools."""
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """lrsearch's sdist and wheel, built offline with ``python -m build`` and this environment's
+    setuptools (the wheel is built from the sdist, as a user's pip would build it)."""
     base = tmp_path_factory.mktemp("wheel")
     sources, out = base / "src", base / "dist"
     junk = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
@@ -50,10 +55,22 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         else:
             sources.mkdir(exist_ok=True)
             shutil.copy2(path, sources / name)
-    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
-    _run([*pip_wheel, "--quiet", "-w", str(out), str(sources)])
-    (built,) = out.glob("lrsearch-*.whl")
+    _run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(sources)])
+    return out
+
+
+@pytest.fixture(scope="module")
+def wheel(dist: Path) -> Path:
+    (built,) = dist.glob("lrsearch-*.whl")
     return built
+
+
+def test_twine_checks_the_sdist_and_the_wheel(dist: Path) -> None:
+    (sdist,) = dist.glob("lrsearch-*.tar.gz")
+    done = _run(
+        [sys.executable, "-m", "twine", "check", "--strict", str(sdist), *dist.glob("*.whl")]
+    )
+    assert done.stdout.count("PASSED") == 2, done.stdout
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +130,64 @@ def test_db_upgrade_from_the_installed_wheel(installed: Path, tmp_path: Path) ->
         engine.dispose()
     assert tables >= LR_TABLES | {VERSION_TABLE, "studies", "trials", "alembic_version"}
     assert version == [(head_revision(),)]
+
+
+CORE_ONLY_ABSENT = ("fastapi", "uvicorn", "optuna-dashboard", "psycopg", "scikit-learn", "httpx")
+CORE_SCRIPT = """
+import lrsearch
+import torch
+spec = lrsearch.ScheduleSpec.create("cosine", lr=0.1)
+optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+scheduler = lrsearch.SpecLR(optimizer, spec, total_steps=10)
+print(lrsearch.__version__, torch.__version__, optimizer.param_groups[0]["lr"])
+"""
+
+
+@pytest.fixture(scope="module")
+def core_venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtual environment with the wheel and its core dependencies only."""
+    venv = tmp_path_factory.mktemp("venv") / "core"
+    _run([sys.executable, "-m", "venv", str(venv)])
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    _run([*pip, "--disable-pip-version-check", "-c", str(ROOT / "constraints.txt"), str(wheel)])
+    return venv
+
+
+def test_the_wheel_installs_with_the_core_only(core_venv: Path, tmp_path: Path) -> None:
+    listed = _run([str(core_venv / "bin" / "python"), "-m", "pip", "list", "--format", "json"])
+    names = {p["name"].lower(): p["version"] for p in json.loads(listed.stdout)}
+    assert names["torch"] == "2.13.0+cpu"  # the pin of constraints.txt: the CPU build
+    assert not [n for n in names if n.startswith("nvidia")], "CUDA libraries were installed"
+    assert not [n for n in CORE_ONLY_ABSENT if n in names], sorted(names)
+
+    version = _run([str(core_venv / "bin" / "lrsearch"), "--version"], cwd=tmp_path)
+    assert version.stdout == "lrsearch 0.1.0\n"
+    used = _run([str(core_venv / "bin" / "python"), "-c", CORE_SCRIPT], cwd=tmp_path)
+    assert used.stdout.split() == ["0.1.0", "2.13.0+cpu", "0.1"]
+    families = _run([str(core_venv / "bin" / "lrsearch"), "schedules", "list", "--json"])
+    assert len(json.loads(families.stdout)) == 16
+
+
+@pytest.mark.parametrize(
+    ("command", "extra"),
+    [
+        (["serve"], "server"),
+        (["dashboard"], "dashboard"),
+        (["schedules", "plot", "cosine"], "plots"),
+        (["studies", "--storage", "postgresql+psycopg://u@127.0.0.1:1/x"], "postgres"),
+    ],
+)
+def test_a_command_without_its_extra_is_one_line(
+    core_venv: Path, tmp_path: Path, command: list[str], extra: str
+) -> None:
+    done = subprocess.run(
+        [str(core_venv / "bin" / "lrsearch"), *command],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    name = " ".join(w for w in command[:2] if not w.startswith("-"))
+    needs = f"lrsearch {name}" + (" on PostgreSQL" if extra == "postgres" else "")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"{needs} needs the {extra} extra: pip install 'lrsearch[{extra}]'\n"
