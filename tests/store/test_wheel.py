@@ -17,7 +17,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,10 +44,18 @@ def _run(
 
 
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def own_tmp() -> Iterator[Path]:
+    """A folder of this module's own, outside pytest's numbered temporary folders: those are
+    pruned by whichever pytest run starts next on the machine, and these builds take minutes."""
+    with tempfile.TemporaryDirectory(prefix="lrsearch-wheel-") as folder:
+        yield Path(folder)
+
+
+@pytest.fixture(scope="module")
+def dist(own_tmp: Path) -> Path:
     """lrsearch's sdist and wheel, built offline with ``python -m build`` and this environment's
     setuptools (the wheel is built from the sdist, as a user's pip would build it)."""
-    base = tmp_path_factory.mktemp("wheel")
+    base = own_tmp / "wheel"
     sources, out = base / "src", base / "dist"
     junk = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
     for name in SOURCES:
@@ -53,7 +63,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if path.is_dir():
             shutil.copytree(path, sources / name, ignore=junk)
         else:
-            sources.mkdir(exist_ok=True)
+            sources.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, sources / name)
     _run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(sources)])
     return out
@@ -74,9 +84,9 @@ def test_twine_checks_the_sdist_and_the_wheel(dist: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def installed(wheel: Path, own_tmp: Path) -> Path:
     """The wheel installed into a folder of its own (its dependencies are this venv's)."""
-    target = tmp_path_factory.mktemp("site")
+    target = own_tmp / "site"
     pip_install = [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet"]
     _run([*pip_install, "--disable-pip-version-check", "--target", str(target), str(wheel)])
     return target
@@ -144,27 +154,38 @@ print(lrsearch.__version__, torch.__version__, optimizer.param_groups[0]["lr"])
 
 
 @pytest.fixture(scope="module")
-def core_venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def core_venv(wheel: Path, own_tmp: Path) -> Path:
     """A fresh virtual environment with the wheel and its core dependencies only."""
-    venv = tmp_path_factory.mktemp("venv") / "core"
+    venv = own_tmp / "venv"
     _run([sys.executable, "-m", "venv", str(venv)])
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-    _run([*pip, "--disable-pip-version-check", "-c", str(ROOT / "constraints.txt"), str(wheel)])
+    # Outside the checkout, without PYTHONPATH: `python -m` puts the working directory first on
+    # sys.path, and the checkout's lrsearch.egg-info would read as lrsearch installed already.
+    constraints = str(ROOT / "constraints.txt")
+    install = [*pip, "--disable-pip-version-check", "-c", constraints, str(wheel)]
+    _run(install, cwd=own_tmp, env=outside_env())
+    assert (venv / "bin" / "lrsearch").exists(), "the wheel's console script"
     return venv
 
 
+def outside_env() -> dict[str, str]:
+    """This environment less PYTHONPATH: a fresh venv's processes see only their own packages."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LRSEARCH_STORAGE_URL")}
+
+
 def test_the_wheel_installs_with_the_core_only(core_venv: Path, tmp_path: Path) -> None:
-    listed = _run([str(core_venv / "bin" / "python"), "-m", "pip", "list", "--format", "json"])
+    python, lrsearch = str(core_venv / "bin" / "python"), str(core_venv / "bin" / "lrsearch")
+    listed = _run([python, "-m", "pip", "list", "--format", "json"], tmp_path, outside_env())
     names = {p["name"].lower(): p["version"] for p in json.loads(listed.stdout)}
     assert names["torch"] == "2.13.0+cpu"  # the pin of constraints.txt: the CPU build
     assert not [n for n in names if n.startswith("nvidia")], "CUDA libraries were installed"
     assert not [n for n in CORE_ONLY_ABSENT if n in names], sorted(names)
 
-    version = _run([str(core_venv / "bin" / "lrsearch"), "--version"], cwd=tmp_path)
+    version = _run([lrsearch, "--version"], tmp_path, outside_env())
     assert version.stdout == "lrsearch 0.1.0\n"
-    used = _run([str(core_venv / "bin" / "python"), "-c", CORE_SCRIPT], cwd=tmp_path)
+    used = _run([python, "-c", CORE_SCRIPT], tmp_path, outside_env())
     assert used.stdout.split() == ["0.1.0", "2.13.0+cpu", "0.1"]
-    families = _run([str(core_venv / "bin" / "lrsearch"), "schedules", "list", "--json"])
+    families = _run([lrsearch, "schedules", "list", "--json"], tmp_path, outside_env())
     assert len(json.loads(families.stdout)) == 16
 
 
@@ -183,6 +204,7 @@ def test_a_command_without_its_extra_is_one_line(
     done = subprocess.run(
         [str(core_venv / "bin" / "lrsearch"), *command],
         cwd=tmp_path,
+        env=outside_env(),
         capture_output=True,
         text=True,
         timeout=120,
