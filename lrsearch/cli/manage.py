@@ -36,7 +36,7 @@ def studies(storage: StorageOption = None) -> None:
     if not rows:
         print("no studies yet: create one with `lrsearch search SPEC.toml` or `lrsearch submit`")
         return
-    table = Table(title=f"{total} studies")
+    table = Table(title=f"{total} {'study' if total == 1 else 'studies'}")
     for column in ("name", "status", "done", "complete", "pruned", "failed", "running"):
         table.add_column(
             column, no_wrap=True, justify="left" if column in ("name", "status") else "right"

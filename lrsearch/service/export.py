@@ -9,6 +9,7 @@ scales every group by its ratio to the largest.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from lrsearch import store
@@ -80,15 +81,18 @@ def best_pytorch(backend: Backend, name: str, *, steps: int | None = None) -> st
     updates, else for as many as the best trial trained)."""
     best = best_config(backend, name)
     options = best["optimizer_params"]
+    optimizer = f"torch.optim.{TORCH_OPTIMIZERS[best['optimizer']]}"
+    optimizer += f"({_kwargs(options)})" if options else ""
     title = "\n".join(
         [
-            best_summary_line(best) + ".",
-            f"Optimizer: torch.optim.{TORCH_OPTIMIZERS[best['optimizer']]}"
-            + (f"({_kwargs(options)})" if options else "")
-            + " at the peak LR.",
+            *textwrap.wrap(best_summary_line(best) + ".", 96),
+            *textwrap.wrap(
+                f"Optimizer: {optimizer} at the peak LR, built by make_optimizer(params); "
+                "param groups with their own lr keep their ratios under make_scheduler:",
+                96,
+            ),
             "",
-            "    optimizer = make_optimizer(model.parameters())  # or param groups, each with",
-            "    # its own lr: make_scheduler keeps the ratios between the groups' LRs",
+            "    optimizer = make_optimizer(model.parameters())",
         ]
     )
     code = pytorch_snippet(
