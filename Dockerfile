@@ -22,12 +22,13 @@ WORKDIR /src
 COPY constraints.txt ./
 RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu "torch==2.13.0+cpu"
 
-# lrsearch itself, not editable: its Alembic migrations (migrations/) ship inside the package
+# lrsearch itself with every extra (server, dashboard, postgres, tabular, ...), not editable:
+# its Alembic migrations (migrations/) ship inside the package
 # as lrsearch.migrations, so `lrsearch db upgrade` needs nothing from the source tree.
 COPY pyproject.toml setup.py README.md ./
 COPY lrsearch ./lrsearch
 COPY migrations ./migrations
-RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu . \
+RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu ".[all]" \
     && python -c "import torch; assert torch.__version__ == '2.13.0+cpu', torch.__version__" \
     && lrsearch --help > /dev/null
 

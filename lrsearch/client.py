@@ -171,6 +171,19 @@ class LRSearchClient:
         result: dict[str, Any] = self._request("POST", f"/v1/studies/{name}/stop").json()
         return result
 
+    def extend(self, name: str, trials: int) -> dict[str, Any]:
+        """Add ``trials`` to the study's budget; a finished study becomes live again."""
+        path = f"/v1/studies/{name}/extend"
+        result: dict[str, Any] = self._request("POST", path, json={"trials": trials}).json()
+        return result
+
+    def retry_failed(self, name: str) -> dict[str, Any]:
+        """Queue the failed trials' parameters again, with budget for them: ``requeued``
+        (their numbers), ``fresh`` and the ``study``."""
+        path = f"/v1/studies/{name}/retry"
+        result: dict[str, Any] = self._request("POST", path, json={"failed": True}).json()
+        return result
+
     def delete(self, name: str) -> None:
         self._request("DELETE", f"/v1/studies/{name}")
 

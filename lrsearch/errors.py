@@ -46,6 +46,15 @@ class ConflictError(LRSearchError):
     """A name that must be unique is taken."""
 
 
+class MissingExtra(LRSearchError):
+    """A feature needs an optional dependency (an extra of the package) that is not installed;
+    the message names the extra and the pip command that installs it."""
+
+    def __init__(self, needs: str, extra: str) -> None:
+        self.extra = extra
+        super().__init__(f"{needs} needs the {extra} extra: pip install 'lrsearch[{extra}]'")
+
+
 class TrainingDiverged(LRSearchError):
     """The loss or the validation metric became NaN or infinite: the trial failed, "diverged"."""
 

@@ -98,7 +98,7 @@ def test_submit_then_best_and_stop_through_the_service(
     assert out == "q: queued, 0 of 3 trials done\n"  # the same spec resumes
     (tmp_path / "spec.toml").write_text(spec.replace("trials = 3", "trials = 4"))
     code, _, err = run_main(monkeypatch, capsys, "submit", "spec.toml", "--storage", url)
-    assert code == 2 and "already exists with a different spec" in err
+    assert code == 2 and "run `lrsearch extend q --trials 1`" in err and err.count("\n") == 1
     code, _, err = run_main(monkeypatch, capsys, "best", "q", "--storage", url)
     assert code == 2 and err == "lrsearch: error: study 'q' has no complete trial yet\n"
     code, out, _ = run_main(monkeypatch, capsys, "stop", "q", "--storage", url)

@@ -192,6 +192,26 @@ class TrialsPublic(_Out):
     offset: int
 
 
+class ExtendRequest(BaseModel):
+    """``POST /v1/studies/{name}/extend``: trials to add to the study's budget."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    trials: int = Field(ge=1, le=1_000_000, strict=True, description="trials to add")
+
+
+class RetryRequest(BaseModel):
+    """``POST /v1/studies/{name}/retry``: which trials to run again (failed ones, for now)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    failed: Literal[True] = Field(description="re-run the failed trials with their parameters")
+
+
+class RetriedPublic(_Out):
+    requeued: list[int] = Field(description="failed trials queued again with their parameters")
+    fresh: int = Field(description="failed trials without parameters: a fresh sample each")
+    study: StudyPublic
+
+
 class BestPublic(_Out):
     study: str
     metric: str
@@ -203,6 +223,9 @@ class BestPublic(_Out):
     optimizer_params: dict[str, Any]
     seed: int
     steps: int | None = Field(description="optimizer updates the best trial trained for")
+    baseline: str | None = Field(
+        None, description="the classic schedule the best trial ran, when it is a baseline"
+    )
     updated_at: UtcTime
     lr: list[float] | None = Field(None, description="the curve for ?steps=N updates")
 

@@ -10,17 +10,44 @@ from __future__ import annotations
 
 import sys
 
-from lrsearch.cli import db, run, schedules, search, serve, studies
+from lrsearch.cli import db, extras, manage, run, schedules, search, serve, studies
 from lrsearch.cli.app import app
-from lrsearch.errors import ConflictError, InvalidInputError, LRSearchError, NotFoundError
+from lrsearch.errors import (
+    ConflictError,
+    InvalidInputError,
+    LRSearchError,
+    MissingExtra,
+    NotFoundError,
+)
 
-__all__ = ["app", "db", "main", "run", "schedules", "search", "serve", "studies"]
+__all__ = [
+    "app",
+    "db",
+    "extras",
+    "main",
+    "manage",
+    "run",
+    "schedules",
+    "search",
+    "serve",
+    "studies",
+]
 
 
 def main() -> None:
-    """Console-script entry point: one line and exit code 2 for bad input."""
+    """Console-script entry point: one line and exit code 2 for bad input, and for a command
+    whose optional dependencies (its extra) are not installed."""
     try:
         app()
+    except MissingExtra as exc:  # the line says which extra to install
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+    except ModuleNotFoundError as exc:
+        missing = extras.missing_extra(exc)
+        if missing is None:
+            raise
+        print(missing, file=sys.stderr)
+        raise SystemExit(2) from None
     except (InvalidInputError, NotFoundError, ConflictError) as exc:
         print(f"lrsearch: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

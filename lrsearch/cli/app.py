@@ -37,8 +37,44 @@ NameArgument = Annotated[str, typer.Argument(help="The search (study) name.")]
 
 
 def command_settings(storage: str | None) -> Settings:
-    """The command's Settings, built once: the environment's, with ``--storage`` if given."""
-    return Settings().with_storage(storage)
+    """The command's Settings, built once: the environment's, with ``--storage`` if given.
+
+    A PostgreSQL URL without psycopg installed is one line naming the ``postgres`` extra.
+    """
+    from lrsearch.cli.extras import command_name, require_driver
+
+    settings = Settings().with_storage(storage)
+    require_driver(settings.storage_url, command_name())
+    return settings
+
+
+def version() -> str:
+    """The installed package's version ("unknown" when run from a checkout not installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("lrsearch")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"lrsearch {version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """lrsearch: find the best learning-rate schedule for a model."""
 
 
 def check_device(device: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from rich.console import Console
@@ -18,9 +19,8 @@ DEFAULT_STEPS = 1000  # plotted length of a best trial that recorded none (older
 
 
 def print_results(settings: Settings, name: str, folder: Path, *, named_storage: bool) -> None:
-    """Print the search's counts and best config; plot the best schedule and the curves."""
-    from lrsearch.plots import plot_schedules, plot_trial_curves
-
+    """Print the search's counts and best config; plot the best schedule and the curves
+    (with matplotlib, the ``plots`` extra)."""
     console = Console()
     with service.Backend.from_settings(settings) as backend:
         found = service.get_study(backend, name).search
@@ -41,6 +41,11 @@ def print_results(settings: Settings, name: str, folder: Path, *, named_storage:
         curves = [(c.number, c.state, c.values) for c in service.trial_curves(backend, name)]
     schedule = ScheduleSpec.from_dict(best["schedule"], complete=True)
     console.print(_best_table(name, best, schedule))
+    if importlib.util.find_spec("matplotlib") is None:
+        console.print("plots: skipped, they need the plots extra: pip install 'lrsearch[plots]'")
+        return
+    from lrsearch.plots import plot_schedules, plot_trial_curves
+
     steps = best["steps"] or parse_spec(found.spec).budget.steps or DEFAULT_STEPS
     curve_png = plot_schedules(
         [(schedule.family, schedule)],

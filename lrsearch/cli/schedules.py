@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lrsearch.cli.app import schedules_app, show
+from lrsearch.cli.extras import require
 from lrsearch.errors import InvalidInputError
 from lrsearch.schedules import ScheduleSpec, families, get_family
 
@@ -78,6 +79,7 @@ def schedules_plot(
     grid: Annotated[bool, typer.Option("--grid", help="One panel per curve.")] = False,
 ) -> None:
     """Draw schedules in one labelled figure, to see a curve before searching with it."""
+    require("plots", "schedules plot")
     from lrsearch.plots import plot_schedules
 
     labelled = _build_specs(schedules, param or [], lr)

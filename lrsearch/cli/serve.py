@@ -6,7 +6,9 @@ as ``lrsearch worker`` subprocesses started by lrsearch.search.local (torch-free
 
 from __future__ import annotations
 
+import errno
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +24,9 @@ from lrsearch.cli.app import (
     command_settings,
     hang_up_as_terminate,
 )
+from lrsearch.cli.extras import require
 from lrsearch.config import Settings
+from lrsearch.errors import InvalidInputError
 
 HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]
 
@@ -50,6 +54,7 @@ def serve(
     submitted over HTTP; stop the service with Ctrl-C, SIGTERM or SIGHUP and they release their
     trials.
     """
+    require("server", "serve")
     import uvicorn
 
     from lrsearch.api import create_app
@@ -57,6 +62,7 @@ def serve(
     from lrsearch.search.local import start_workers, stop_workers, worker_command
 
     check_device(device)
+    check_port(host, port)
     settings = command_settings(storage)
     settings = settings.model_copy(update={"dev": True}) if dev else settings
     _prepare_database(settings)
@@ -86,6 +92,34 @@ def serve(
         stop_workers(procs)
 
 
+def check_port(host: str, port: int) -> None:
+    """Bind ``host:port`` once, before anything starts: a port in use or an address this host
+    does not have is one line naming both (exit 2), not a server's traceback.
+
+    With SO_REUSEADDR, as uvicorn binds: a port whose last connections linger in TIME_WAIT is
+    free; one with a listener is not.
+    """
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise InvalidInputError("--host", f"cannot listen on {where}: {exc.strerror}") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+            hint = "; another server listens there: pick another --port"
+            raise InvalidInputError(
+                "--port",
+                f"cannot listen on {where}: {reason}"
+                + (hint if exc.errno == errno.EADDRINUSE else ""),
+            ) from None
+
+
 def _prepare_database(settings: Settings) -> None:
     """Optuna's tables, and lrsearch's: created on a fresh database, else must be current."""
     from lrsearch.store import ensure_current, make_engine, make_optuna_storage
@@ -105,9 +139,11 @@ def dashboard(
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8080,
 ) -> None:
     """Start optuna-dashboard on the same storage as the searches (Ctrl-C stops it)."""
+    require("dashboard", "dashboard")
     from lrsearch.dashboard import serve_dashboard
     from lrsearch.service import Backend
 
+    check_port(host, port)
     settings = command_settings(storage)
     with Backend.current(settings) as backend:  # a wrong URL is one line, not an empty page
         storage_ = backend.optuna_storage()

@@ -3,21 +3,50 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from lrsearch.cli.app import NameArgument, StorageOption, app, command_settings
+from lrsearch.cli.extras import require
+from lrsearch.errors import InvalidInputError
 
 
 @app.command()
-def best(name: NameArgument, storage: StorageOption = None) -> None:
-    """Print the best config of a search as JSON."""
+def best(
+    name: NameArgument,
+    storage: StorageOption = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="json (the config), or pytorch (code that builds its optimizer and schedule).",
+        ),
+    ] = "json",
+    steps: Annotated[
+        int | None,
+        typer.Option(
+            help="Render for a run of this many updates (default: as long as the best trial).",
+            min=1,
+        ),
+    ] = None,
+) -> None:
+    """Print the best config of a search: JSON, or self-contained PyTorch code
+    (--format pytorch). A line on stderr says whether it is a baseline and on how many steps
+    it was searched."""
     from lrsearch import service
 
+    if fmt not in ("json", "pytorch"):
+        raise InvalidInputError("--format", f"{fmt!r} is not allowed: must be json or pytorch")
     with service.Backend.current(command_settings(storage)) as backend:
-        print(json.dumps(service.best_config(backend, name), indent=2))
+        if fmt == "pytorch":
+            print(service.best_pytorch(backend, name, steps=steps), end="")
+            return
+        found = service.best_config(backend, name, steps=steps)
+    print(json.dumps(found, indent=2))
+    print(service.best_summary_line(found), file=sys.stderr)
 
 
 @app.command()
@@ -36,6 +65,7 @@ def report(
     top_k: Annotated[int, typer.Option(help="Schedules in the top-k plot.", min=1, max=20)] = 5,
 ) -> None:
     """Write a self-contained HTML report: best schedule, top-k, curves, families, baselines."""
+    require("plots", "report")
     from lrsearch import service
     from lrsearch.report import render
 

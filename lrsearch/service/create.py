@@ -13,6 +13,7 @@ import contextlib
 import json
 import math
 import warnings
+from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
@@ -122,14 +123,31 @@ def _check_storable(spec: SearchSpec) -> None:
 
 def _resume(engine: Engine, existing: store.Search, spec: SearchSpec) -> store.Search:
     # Fields added since the search was stored take their defaults on both sides.
-    if parse_spec(existing.spec).to_json_dict() != spec.to_json_dict():
-        raise ConflictError(
-            f"a search named {spec.name!r} already exists with a different spec: "
-            "give this one another name, or run the same spec to resume"
-        )
+    stored = parse_spec(existing.spec).to_json_dict()
+    if stored != spec.to_json_dict():
+        raise ConflictError(_different_spec(existing, stored, spec))
     if existing.status in ("stopping", "failed"):
         store.set_status(engine, spec.name, "running")
     return store.get_search(engine, spec.name)
+
+
+def _different_spec(existing: store.Search, stored: dict[str, Any], spec: SearchSpec) -> str:
+    """The conflict's message; a spec that differs only in its trial budget is an extension."""
+    name = spec.name
+    wanted = spec.to_json_dict()
+    budget = dict(wanted["budget"], trials=stored["budget"]["trials"])
+    if {**wanted, "budget": budget} == stored:
+        more = spec.budget.trials - existing.trial_budget
+        how = f"--trials {more}" if more > 0 else "--trials N"
+        return (
+            f"a search named {name!r} already exists with {existing.trial_budget} trials: to "
+            f"add trials to it, run `lrsearch extend {name} {how}` (or POST "
+            f"/v1/studies/{name}/extend); to start over, give this spec another name"
+        )
+    return (
+        f"a search named {name!r} already exists with a different spec: give this one "
+        "another name, or run the same spec to resume (more trials: `lrsearch extend`)"
+    )
 
 
 def _create_optuna_study(

@@ -69,7 +69,10 @@ def _optimizer(config: TrialConfig) -> str:
 
 
 def save(study_or_trial: Any, text: str) -> None:
-    """optuna-dashboard's note, written through Optuna's storage (as system attributes)."""
-    from optuna_dashboard import save_note
-
+    """optuna-dashboard's note, written through Optuna's storage (as system attributes);
+    nothing without optuna-dashboard (the ``dashboard`` extra), which alone shows notes."""
+    try:
+        from optuna_dashboard import save_note
+    except ImportError:
+        return
     save_note(study_or_trial, text)

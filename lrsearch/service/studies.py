@@ -1,4 +1,4 @@
-"""Reading and ending searches: list, one study, stop, delete, the best config.
+"""Reading and ending searches: list, one study, stop, delete (the best: export.py).
 
 Searches and their best configs come from lrsearch's tables (a fixed number of indexed queries,
 whatever the number of trials); Optuna's data only through its storage API.
@@ -7,12 +7,9 @@ whatever the number of trials); Optuna's data only through its storage API.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 from lrsearch import store
 from lrsearch.errors import ConflictError
-from lrsearch.schedules import ScheduleSpec, curve
-from lrsearch.schedules.codegen import pytorch_snippet
 from lrsearch.service.backend import Backend
 from lrsearch.service.names import known_name
 
@@ -49,27 +46,3 @@ def delete_study(backend: Backend, name: str) -> None:
     with contextlib.suppress(KeyError):  # no Optuna study (deleted before): ours still go
         storage.delete_study(storage.get_study_id_from_name(name))
     store.delete_search(backend.writer, name)
-
-
-def best_config(backend: Backend, name: str, *, steps: int | None = None) -> dict[str, Any]:
-    """The best trial as JSON-ready data (what ``lrsearch best`` prints); ``steps`` adds
-    ``lr``, its schedule rendered for a run of that many updates."""
-    best = store.best_summary(backend.reader, known_name(name))
-    if steps is not None:
-        spec = ScheduleSpec.from_dict(best["schedule"], complete=True)
-        best["lr"] = curve(spec, steps).tolist()
-    return best
-
-
-def best_pytorch(backend: Backend, name: str, *, steps: int | None = None) -> str:
-    """Self-contained PyTorch code that builds the best schedule (for ``steps`` updates,
-    else for as many as the best trial trained)."""
-    best = best_config(backend, name)
-    title = f"best trial {best['trial_number']} of study {name!r}: {best['metric']} = "
-    title += f"{best['value']:.6g}, optimizer {best['optimizer']}"
-    return pytorch_snippet(
-        ScheduleSpec.from_dict(best["schedule"], complete=True),
-        total_steps=steps or best["steps"],
-        title=title,
-        metric_mode="max" if best["direction"] == "maximize" else "min",
-    )

@@ -114,6 +114,31 @@ def stop_search(engine: Engine, name: str) -> Search:
     return get_search(engine, name)
 
 
+def extend_budget(engine: Engine, name: str, trials: int) -> Search:
+    """Add ``trials`` slots to the search's budget, in one UPDATE under its row lock.
+
+    A search that ended (done, stopping, failed) becomes live again: ``running`` when it has
+    claimed slots before, else ``queued``; its error is cleared. Agents claim the new slots as
+    they claim any (the conditional UPDATE in leases.py), so this is safe while they run.
+    """
+    with transaction(engine) as conn:
+        row = conn.execute(
+            searches.select().where(searches.c.name == name).with_for_update()
+        ).first()
+        if row is None:
+            raise NotFoundError(f"no study named {name!r}")
+        search = row_to_search(row)
+        values: dict[str, Any] = {
+            "trial_budget": searches.c.trial_budget + trials,
+            "updated_at": utc_now(),
+        }
+        if search.status not in ACTIVE_STATUSES:
+            values["status"] = "running" if search.trials_claimed else "queued"
+            values["error"] = None
+        conn.execute(searches.update().where(searches.c.id == search.id).values(values))
+    return get_search(engine, name)
+
+
 def set_status(engine: Engine, name: str, status: str, error: str | None = None) -> None:
     """Set a search's status (and error); NotFoundError if there is no such search."""
     query = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -132,6 +133,97 @@ def trial_lease(engine: Engine, search_id: int, trial_number: int) -> TrialLease
     with _transaction(engine) as conn:
         row = conn.execute(query.order_by(trials.c.id.desc())).first()
     return TrialLease(*row) if row is not None else None
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    """The search's failed trials that share a reason: how many, and the first few numbers."""
+
+    reason: str
+    count: int
+    trial_numbers: list[int]
+
+
+@dataclass(frozen=True)
+class RunningLease:
+    """A trial in flight: its lease, the agent that holds it (host:pid), its last heartbeat."""
+
+    trial_number: int | None  # None while the agent is still asking Optuna for parameters
+    status: str  # claimed, running
+    attempt: int
+    worker: str
+    claimed_at: datetime
+    heartbeat_at: datetime
+
+
+@dataclass(frozen=True)
+class FailedTrial:
+    """A trial that failed for good (its lease closed as failed: the slot is used)."""
+
+    trial_number: int | None
+    optuna_trial_id: int | None
+    reason: str | None
+
+
+def failure_groups(engine: Engine, search_id: int, *, examples: int = 5) -> list[FailureGroup]:
+    """The search's failed trials grouped by reason, most frequent first.
+
+    Two indexed queries, whatever the number of trials: the counts grouped in SQL, then the
+    first ``examples`` trial numbers of each of the (few) reasons.
+    """
+    failed = (trials.c.search_id == search_id, trials.c.status == Outcome.FAILED.lease_status)
+    reason = sa.func.coalesce(trials.c.reason, "")
+    grouped = (
+        sa.select(reason.label("reason"), sa.func.count().label("n"))
+        .where(*failed)
+        .group_by(reason)
+        .order_by(sa.func.count().desc(), reason)
+        .limit(20)
+    )
+    with _transaction(engine) as conn:
+        groups = [(str(r), int(n)) for r, n in conn.execute(grouped)]
+        found = []
+        for text, n in groups:
+            numbers = conn.execute(
+                sa.select(trials.c.trial_number)
+                .where(*failed, reason == text, trials.c.trial_number.is_not(None))
+                .order_by(trials.c.trial_number)
+                .limit(examples)
+            ).scalars()
+            found.append(FailureGroup(text or "(no reason recorded)", n, list(numbers)))
+    return found
+
+
+def running_leases(engine: Engine, search_id: int) -> list[RunningLease]:
+    """The search's active leases (trials in flight), by trial number."""
+    query = (
+        sa.select(
+            trials.c.trial_number,
+            trials.c.status,
+            trials.c.attempt,
+            trials.c.worker,
+            trials.c.claimed_at,
+            trials.c.heartbeat_at,
+        )
+        .where(trials.c.search_id == search_id, trials.c.status.in_(LEASE_ACTIVE))
+        .order_by(trials.c.trial_number, trials.c.id)
+    )
+    with _transaction(engine) as conn:
+        return [
+            RunningLease(number, status, attempt, worker, _utc(claimed), _utc(beat))
+            for number, status, attempt, worker, claimed, beat in conn.execute(query)
+        ]
+
+
+def failed_trials(engine: Engine, search_id: int) -> list[FailedTrial]:
+    """Every trial of the search that failed for good, by trial number."""
+    query = (
+        sa.select(trials.c.trial_number, trials.c.optuna_trial_id, trials.c.reason)
+        .where(trials.c.search_id == search_id, trials.c.status == Outcome.FAILED.lease_status)
+        .order_by(trials.c.trial_number, trials.c.id)
+    )
+    with _transaction(engine) as conn:
+        return [FailedTrial(*row) for row in conn.execute(query)]
 
 
 def best_summary(engine: Engine, name: str) -> dict[str, Any]:

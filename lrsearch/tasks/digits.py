@@ -15,6 +15,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from lrsearch.errors import MissingExtra
 from lrsearch.spec import check_task_options
 from lrsearch.train.task import Metric, TensorTask, accuracy, cross_entropy
 
@@ -30,7 +31,10 @@ _Arrays = tuple[
 @functools.cache
 def _digits_arrays() -> _Arrays:
     """(x_train, y_train, x_val, y_val), loaded and split once per process."""
-    from sklearn.datasets import load_digits
+    try:
+        from sklearn.datasets import load_digits  # the data set ships with scikit-learn
+    except ImportError:
+        raise MissingExtra("the digits data set", "tabular") from None
 
     data = load_digits()
     x = (np.asarray(data.data, dtype=np.float64) / 16.0).astype(np.float32)

@@ -97,6 +97,14 @@ def test_serve_with_agents_end_to_end(server: tuple[str, subprocess.Popen[str], 
         assert seen == pytest.approx(curve(best.schedule, 50).tolist(), rel=1e-12)
         assert "def make_scheduler" in client.best_pytorch("served", steps=50)
 
+        extended = client.extend("served", 1)  # the agent (--wait) runs the new trial
+        assert (extended["status"], extended["trial_budget"]) == ("running", 4)
+        assert _wait_done(client, "served")["trial_budget"] == 4
+        assert client.retry_failed("served")["requeued"] == []
+        with pytest.raises(InvalidInputError) as none_added:
+            client.extend("served", 0)
+        assert none_added.value.field == "trials"
+
         with pytest.raises(ConflictError, match="already exists"):
             client.submit(spec)
         with pytest.raises(InvalidInputError) as bad:

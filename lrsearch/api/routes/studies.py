@@ -1,4 +1,4 @@
-"""Studies (searches): list, submit, read, stop, delete; their trials and best schedule.
+"""Studies (searches): list, submit, read, stop, extend, retry, delete; trials; best schedule.
 
 Each route is a few lines over lrsearch.service; the wire format is in schemas.py.
 """
@@ -18,6 +18,9 @@ from lrsearch.api.schemas import (
     MAX_CURVE_STEPS,
     MAX_INT,
     BestPublic,
+    ExtendRequest,
+    RetriedPublic,
+    RetryRequest,
     StudiesPublic,
     StudyPublic,
     TrialDetail,
@@ -79,6 +82,24 @@ def get_study(name: Name, backend: BackendDep) -> StudyPublic:
 def stop_study(name: Name, backend: BackendDep) -> StudyPublic:
     """No new trials start; running ones finish; then the study is done."""
     return study_public(service.stop_study(backend, name))
+
+
+@router.post("/{name}/extend", dependencies=[Writer])
+def extend_study(name: Name, body: ExtendRequest, backend: BackendDep) -> StudyPublic:
+    """Add ``trials`` to the study's budget, finished or running; a finished study becomes
+    live again and agents run the new trials."""
+    return study_public(service.extend_study(backend, name, body.trials))
+
+
+@router.post("/{name}/retry", dependencies=[Writer])
+def retry_study(name: Name, body: RetryRequest, backend: BackendDep) -> RetriedPublic:
+    """Queue the failed trials' exact parameters again, with budget for them (after a fix)."""
+    done = service.retry_failed(backend, name)
+    return RetriedPublic(
+        requeued=done.requeued,
+        fresh=done.fresh,
+        study=study_public(service.get_study(backend, name)),
+    )
 
 
 @router.delete("/{name}", status_code=204, dependencies=[Writer])

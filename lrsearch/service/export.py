@@ -1,0 +1,125 @@
+"""The best trial as something to use: JSON with what it is, or PyTorch code that rebuilds it.
+
+``best_pytorch`` writes one self-contained module (``math`` and ``torch`` only): the
+schedule's code from :func:`lrsearch.schedules.codegen.pytorch_snippet`, and
+``make_optimizer(params)``, which builds the optimizer the best trial trained with (its name,
+its searched options, the peak LR). Param groups keep their LR ratios: ``make_scheduler``
+scales every group by its ratio to the largest.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from lrsearch import store
+from lrsearch.schedules import ScheduleSpec, curve
+from lrsearch.schedules.codegen import pytorch_snippet
+from lrsearch.service.backend import Backend
+from lrsearch.service.names import known_name
+from lrsearch.space import baseline_configs
+from lrsearch.spec import parse_spec
+
+# The torch.optim class of each optimizer a spec may name (lrsearch.train.optim builds these).
+TORCH_OPTIMIZERS = {
+    "sgd": "SGD",
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "rmsprop": "RMSprop",
+    "adagrad": "Adagrad",
+}
+_CONFIG_KEYS = ("schedule", "optimizer", "optimizer_params", "seed")
+
+
+def best_config(backend: Backend, name: str, *, steps: int | None = None) -> dict[str, Any]:
+    """The best trial as JSON-ready data (what ``lrsearch best`` prints); ``steps`` adds
+    ``lr``, its schedule rendered for a run of that many updates.
+
+    ``baseline`` names the classic schedule the best trial ran when it is one of the search's
+    baselines (no searched schedule beat it), else None; ``steps`` is the number of updates
+    the best trial trained (the length the schedule was searched on).
+    """
+    best = store.best_summary(backend.reader, known_name(name))
+    search = store.get_search(backend.reader, name)
+    best["baseline"] = baseline_name(search.spec, best)
+    if steps is not None:
+        spec = ScheduleSpec.from_dict(best["schedule"], complete=True)
+        best["lr"] = curve(spec, steps).tolist()
+    return best
+
+
+def baseline_name(spec: Any, best: dict[str, Any]) -> str | None:
+    """The baseline whose config the best trial ran, if any (a baseline trains exactly its
+    config, seed included, so equality is the test; no trial has to be read)."""
+    ran = {key: best[key] for key in _CONFIG_KEYS}
+    for baseline, config in baseline_configs(parse_spec(spec)):
+        if config.to_dict() == ran:
+            return baseline
+    return None
+
+
+def best_summary_line(best: dict[str, Any]) -> str:
+    """One line on the best trial: its value, whether it is a baseline, its length.
+
+    >>> best_summary_line({"study": "s", "metric": "val_loss", "value": 0.25,
+    ...     "trial_number": 3, "baseline": "cosine", "steps": 1200})
+    "best of 's': val_loss = 0.25 (trial 3), the 'cosine' baseline: no searched schedule beat \
+it; searched on 1,200 optimizer updates (the schedule renders for any length)"
+    """
+    line = f"best of {best['study']!r}: {best['metric']} = {best['value']:.6g} "
+    line += f"(trial {best['trial_number']})"
+    if best.get("baseline"):
+        line += f", the {best['baseline']!r} baseline: no searched schedule beat it"
+    if best.get("steps"):
+        line += f"; searched on {best['steps']:,} optimizer updates"
+        line += " (the schedule renders for any length)"
+    return line
+
+
+def best_pytorch(backend: Backend, name: str, *, steps: int | None = None) -> str:
+    """Self-contained PyTorch code that builds the best optimizer and schedule (for ``steps``
+    updates, else for as many as the best trial trained)."""
+    best = best_config(backend, name)
+    options = best["optimizer_params"]
+    optimizer = f"torch.optim.{TORCH_OPTIMIZERS[best['optimizer']]}"
+    optimizer += f"({_kwargs(options)})" if options else ""
+    title = "\n".join(
+        [
+            *textwrap.wrap(best_summary_line(best) + ".", 96),
+            *textwrap.wrap(
+                f"Optimizer: {optimizer} at the peak LR, built by make_optimizer(params); "
+                "param groups with their own lr keep their ratios under make_scheduler:",
+                96,
+            ),
+            "",
+            "    optimizer = make_optimizer(model.parameters())",
+        ]
+    )
+    code = pytorch_snippet(
+        ScheduleSpec.from_dict(best["schedule"], complete=True),
+        total_steps=steps or best["steps"],
+        title=title,
+        metric_mode="max" if best["direction"] == "maximize" else "min",
+    )
+    return code + "\n\n" + optimizer_code(best["optimizer"], options)
+
+
+def optimizer_code(optimizer: str, options: dict[str, Any]) -> str:
+    """``OPTIMIZER_OPTIONS`` and ``make_optimizer(params)`` for the snippet (after PEAK_LR)."""
+    cls = TORCH_OPTIMIZERS[optimizer]
+    return f'''OPTIMIZER_OPTIONS = {options!r}  # searched with the schedule
+
+
+def make_optimizer(params) -> torch.optim.Optimizer:
+    """torch.optim.{cls} with the searched options, at PEAK_LR.
+
+    `params` as torch takes them: model.parameters(), or param groups (dicts); a group with
+    its own "lr" keeps its ratio to the others once make_scheduler(optimizer, ...) scales
+    the largest to PEAK_LR.
+    """
+    return torch.optim.{cls}(params, lr=PEAK_LR, **OPTIMIZER_OPTIONS)
+'''
+
+
+def _kwargs(options: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value!r}" for key, value in options.items())
