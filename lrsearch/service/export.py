@@ -20,7 +20,7 @@ from lrsearch.service.names import known_name
 from lrsearch.space import baseline_configs
 from lrsearch.spec import parse_spec
 
-# The torch.optim class of each optimizer a spec may name (lrsearch.train.optim builds these).
+# The torch.optim class of each optimizer a spec may name (lrsearch.trial.torch_ops builds these).
 TORCH_OPTIMIZERS = {
     "sgd": "SGD",
     "adam": "Adam",
