@@ -14,7 +14,7 @@ from lrsearch.config import Settings
 from lrsearch.schedules import ScheduleSpec, lr_at
 from lrsearch.search.local import prepare_search
 from lrsearch.search.worker import run_worker
-from lrsearch.service.export import TORCHOPTIMIZERS, optimizer_code
+from lrsearch.service.export import TORCH_OPTIMIZERS, optimizer_code
 from lrsearch.spec import parse_spec
 from lrsearch.trial.torch_ops import OPTIMIZERS
 
@@ -22,7 +22,7 @@ SpecFactory = Callable[..., dict[str, Any]]
 
 
 def test_every_optimizer_of_a_spec_exports_as_the_class_lrsearch_trains_with() -> None:
-    assert {name: cls.__name__ for name, cls in OPTIMIZERS.items()} == TORCHOPTIMIZERS
+    assert {name: cls.__name__ for name, cls in OPTIMIZERS.items()} == TORCH_OPTIMIZERS
     for name, cls in OPTIMIZERS.items():
         namespace: dict[str, Any] = {"torch": torch, "PEAK_LR": 0.02}
         exec(optimizer_code(name, {"weight_decay": 0.01}), namespace)
