@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     # than stale_after_s on purpose: an agent that rides out a long outage may find its lease
     # reaped when the database is back; it then drops that trial (re-queued already) and goes on.
     db_retry_s: float = Field(180.0, gt=0)
+    # `lrsearch search` writing to a log (not a terminal) prints a summary line this often.
+    summary_s: float = Field(30.0, gt=0)
 
     # The HTTP service. Writes need `Authorization: Bearer <api_token>`; with an empty or
     # placeholder token they are refused, unless `dev` is set (then an empty token means open).

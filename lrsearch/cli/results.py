@@ -17,8 +17,11 @@ from lrsearch.spec import parse_spec
 DEFAULT_STEPS = 1000  # plotted length of a best trial that recorded none (older searches)
 
 
-def print_results(settings: Settings, name: str, folder: Path, *, named_storage: bool) -> None:
-    """Print the search's counts and best config; plot the best schedule and the curves."""
+def print_results(settings: Settings, name: str, folder: Path, *, named_storage: bool) -> bool:
+    """Print the search's counts and best config; plot the best schedule and the curves.
+
+    Returns whether there is a best (some trial completed).
+    """
     from lrsearch.plots import plot_schedules, plot_trial_curves
 
     console = Console()
@@ -37,7 +40,7 @@ def print_results(settings: Settings, name: str, folder: Path, *, named_storage:
             best = service.best_config(backend, name)
         except NotFoundError:
             console.print("no trial completed, so there is no best schedule")
-            return
+            return False
         curves = [(c.number, c.state, c.values) for c in service.trial_curves(backend, name)]
     schedule = ScheduleSpec.from_dict(best["schedule"], complete=True)
     console.print(_best_table(name, best, schedule))
@@ -59,6 +62,7 @@ def print_results(settings: Settings, name: str, folder: Path, *, named_storage:
     where = f" --storage {settings.storage_url}" if named_storage else ""
     console.print(f"as JSON: lrsearch best {name}{where}")
     console.print(f"the report, with the baselines: lrsearch report {name}{where} -o report.html")
+    return True
 
 
 def _best_table(name: str, best: dict[str, object], schedule: ScheduleSpec) -> Table:

@@ -35,6 +35,8 @@ import torch
 from lrsearch.config import Settings
 from lrsearch.errors import LeaseLost, NotFoundError, StoreUnavailable, WorkerStopped
 from lrsearch.search.factory import make_pruner, make_sampler
+from lrsearch.search.failures import TrialError
+from lrsearch.search.failures import describe as describe_failure
 from lrsearch.search.ledger import Outcome, RunningTrial, TrialLedger
 from lrsearch.search.objective import TrialOutcome, run_trial
 from lrsearch.search.recovery import Heartbeat
@@ -237,28 +239,30 @@ class Worker:
                 self.summary.add(Outcome.INTERRUPTED)
             raise
         with self.stop.critical():
-            outcome = result.outcome if result is not None else Outcome.FAILED
+            done = result if isinstance(result, TrialOutcome) else None
+            outcome = done.outcome if done is not None else Outcome.FAILED
             recorded = self.ledger.finish(
                 run,
                 outcome,
-                value=result.value if result is not None else None,
-                config={**result.config.to_dict(), "trial_number": run.number} if result else None,
-                reason=result.reason if result is not None else "error",
+                value=done.value if done is not None else None,
+                config={**done.config.to_dict(), "trial_number": run.number} if done else None,
+                reason=result.reason,
+                stop_after_failures=ctx.spec.search.stop_after_failures,
             )
             self.summary.add(outcome if recorded else Outcome.LOST)
         if self.stop.requested:
             raise WorkerStopped("stopped by signal")  # after recording: nothing to give back
 
-    def _train(self, ctx: _SearchContext, run: RunningTrial) -> TrialOutcome | None:
+    def _train(self, ctx: _SearchContext, run: RunningTrial) -> TrialOutcome | TrialError:
         try:
             return run_trial(self.ledger, run, ctx.spec, ctx.task, self.device)
         except StoreUnavailable:
             raise  # the database is gone past the retry deadline: not the trial's fault
         except Exception as exc:  # a bug in a user task must not kill the search
             log.exception("trial %d of %s raised", run.number, run.search.name)
-            reason = f"error: {type(exc).__name__}: {exc}"[:500]
-            self.ledger.set_attrs(run, {"fail_reason": reason})
-            return None
+            error = describe_failure(exc)
+            self.ledger.set_attrs(run, error.attrs)
+            return error
 
 
 def run_worker(
