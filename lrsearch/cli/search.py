@@ -57,7 +57,9 @@ def search(
 
     if workers < 1:
         raise InvalidInputError("--workers", f"{workers} is out of range: must be >= 1")
-    check_device(device)
+    from lrsearch.search.devices import probe_device
+
+    check_device(device, probe_device)  # before the search is created: nothing left queued
     parsed = load_spec_file(spec)
     settings = command_settings(storage)
     found = prepare_search(settings, parsed)
@@ -166,9 +168,10 @@ def worker(
 
     Start one on every host that reaches the database: the budget of each search is shared.
     """
+    from lrsearch.search.devices import device_problem
     from lrsearch.search.worker import GracefulStop, Worker, WorkerStopped
 
-    check_device(device)
+    check_device(device, device_problem)
     settings = command_settings(storage)
     stop = GracefulStop()
     stop.install()
