@@ -168,10 +168,12 @@ def worker(
 
     Start one on every host that reaches the database: the budget of each search is shared.
     """
+    from lrsearch.search import agent_log
     from lrsearch.search.devices import device_problem
     from lrsearch.search.worker import GracefulStop, Worker, WorkerStopped
 
     check_device(device, device_problem)
+    agent_log.configure()  # one line per trial claimed and ended, on stderr
     settings = command_settings(storage)
     stop = GracefulStop()
     stop.install()

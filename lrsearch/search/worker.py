@@ -34,6 +34,7 @@ import torch
 
 from lrsearch.config import Settings
 from lrsearch.errors import LeaseLost, NotFoundError, StoreUnavailable, WorkerStopped
+from lrsearch.search import agent_log
 from lrsearch.search.factory import make_pruner, make_sampler
 from lrsearch.search.failures import TrialError
 from lrsearch.search.failures import describe as describe_failure
@@ -217,6 +218,7 @@ class Worker:
             if run is None:  # reaped while asking: the slot went back already
                 self.summary.add(Outcome.LOST)
                 return True
+        agent_log.claimed(run)
         if self.stop.requested:
             with self.stop.critical():
                 self.ledger.abandon(run)
@@ -250,6 +252,7 @@ class Worker:
                 stop_after_failures=ctx.spec.search.stop_after_failures,
             )
             self.summary.add(outcome if recorded else Outcome.LOST)
+        agent_log.finished(run, result, outcome, recorded)
         if self.stop.requested:
             raise WorkerStopped("stopped by signal")  # after recording: nothing to give back
 
