@@ -182,6 +182,13 @@ class TrialPublic(_Out):
 
 class TrialDetail(TrialPublic):
     epochs: list[EpochPublic]
+    steps: int | None = Field(
+        None, description="updates the trial trains in full (its schedule's length)"
+    )
+    fail_traceback: str | None = Field(
+        None, description="the last lines of the traceback of a trial that raised"
+    )
+    log_tail: str | None = Field(None, description="the last lines the trial's code printed")
     lr: list[float] | None = Field(None, description="the schedule rendered for ?steps=N")
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import sys
 
-from lrsearch.cli import db, schedules, search, serve, studies
+from lrsearch.cli import db, schedules, search, serve, studies, trial
 from lrsearch.cli.app import app
 from lrsearch.errors import ConflictError, InvalidInputError, LRSearchError, NotFoundError
 
-__all__ = ["app", "db", "main", "schedules", "search", "serve", "studies"]
+__all__ = ["app", "db", "main", "schedules", "search", "serve", "studies", "trial"]
 
 
 def main() -> None:

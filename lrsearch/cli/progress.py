@@ -64,7 +64,7 @@ class FailureNotes:
     ``with_reason`` False: the caller printed the reason already (the trial's own line).
     """
 
-    def __init__(self, print_: Callable[[str], None], *, with_reason: bool = True) -> None:
+    def __init__(self, print_: Callable[..., None], *, with_reason: bool = True) -> None:
         self.print, self.with_reason, self.reasons = print_, with_reason, set[str]()
 
     def see(self, trial: FinishedTrial) -> None:
@@ -78,7 +78,7 @@ class FailureNotes:
             self.print(f"[red]trial {trial.number} {how}:[/red] {escape(reason)}")
         if first and trial.traceback:
             tail = "\n".join(trial.traceback.splitlines()[-TRACEBACK_SHOWN:])
-            self.print(f"[dim]{escape(tail)}[/dim]")
+            self.print(f"[dim]{escape(tail)}[/dim]", soft_wrap=True)
 
 
 @contextmanager
