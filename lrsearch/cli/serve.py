@@ -118,4 +118,5 @@ def dashboard(
             host,
             port,
             on_ready=lambda address: print(f"optuna-dashboard: {address} on {url}", flush=True),
+            artifact_dir=settings.artifact_path,
         )

@@ -35,6 +35,7 @@ import torch
 from lrsearch.config import Settings
 from lrsearch.errors import LeaseLost, NotFoundError, StoreUnavailable, WorkerStopped
 from lrsearch.search import agent_log
+from lrsearch.search.artifacts import TrialPlots
 from lrsearch.search.factory import make_pruner, make_sampler
 from lrsearch.search.failures import TrialError
 from lrsearch.search.failures import describe as describe_failure
@@ -132,6 +133,8 @@ class Worker:
         # same name must never run the old spec. The id alone is not enough on SQLite, which
         # hands a deleted last row's id to the next insert; the creation time tells them apart.
         self._contexts: dict[tuple[int, datetime], _SearchContext] = {}
+        # LR curves on the dashboard's trial pages, beside the database this worker uses
+        self.plots = TrialPlots.from_settings(self.settings.with_storage(storage_url))
 
     def run(self) -> WorkerSummary:
         """Run trials until nothing is left (or forever with ``wait``)."""
@@ -240,6 +243,7 @@ class Worker:
                 self.ledger.abandon(run)
                 self.summary.add(Outcome.INTERRUPTED)
             raise
+        self.plots.attach(self.ledger, run, ctx.spec, ctx.task, result)
         with self.stop.critical():
             done = result if isinstance(result, TrialOutcome) else None
             outcome = done.outcome if done is not None else Outcome.FAILED
