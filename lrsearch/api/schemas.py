@@ -172,6 +172,9 @@ class TrialPublic(_Out):
     params: dict[str, Any]
     schedule: dict[str, Any] | None
     optimizer: str | None
+    baseline: str | None = Field(
+        None, description="the classic schedule this trial ran, if a baseline (not sampled)"
+    )
     attempt: int
     worker: str | None
     fail_reason: str | None

@@ -42,9 +42,11 @@ def print_results(settings: Settings, name: str, folder: Path, *, named_storage:
             console.print("no trial completed, so there is no best schedule")
             return False
         curves = [(c.number, c.state, c.values) for c in service.trial_curves(backend, name)]
+        baseline = service.trial_detail(backend, name, best["trial_number"])["baseline"]
     schedule = ScheduleSpec.from_dict(best["schedule"], complete=True)
     console.print(_best_table(name, best, schedule))
     steps = best["steps"] or parse_spec(found.spec).budget.steps or DEFAULT_STEPS
+    console.print(_found_how(found, baseline, best["steps"]))
     curve_png = plot_schedules(
         [(schedule.family, schedule)],
         steps,
@@ -63,6 +65,30 @@ def print_results(settings: Settings, name: str, folder: Path, *, named_storage:
     console.print(f"as JSON: lrsearch best {name}{where}")
     console.print(f"the report, with the baselines: lrsearch report {name}{where} -o report.html")
     return True
+
+
+def _found_how(found: service.Search, baseline: str | None, steps: int | None) -> str:
+    """Whether a baseline won, and the length the schedules were searched at."""
+    lines = []
+    if baseline is not None:
+        searched = found.finished - _baselines(found)
+        lines.append(
+            f"[yellow]the best is a baseline[/yellow] ({baseline}, the classic schedule at its "
+            f"usual LR): none of the {searched} searched trials beat it"
+        )
+    if steps:
+        lines.append(
+            f"schedules were searched on {steps:,} optimizer steps per trial; every time "
+            "parameter is a fraction of the run, so the best renders for any length "
+            f"(GET /v1/studies/{found.name}/best?steps=N)"
+        )
+    return "\n".join(lines)
+
+
+def _baselines(found: service.Search) -> int:
+    from lrsearch.space import baseline_configs
+
+    return len(baseline_configs(parse_spec(found.spec)))
 
 
 def _best_table(name: str, best: dict[str, object], schedule: ScheduleSpec) -> Table:
