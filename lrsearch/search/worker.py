@@ -233,6 +233,7 @@ class Worker:
     def _run_trial(self, ctx: _SearchContext, run: RunningTrial) -> None:
         try:
             result = self._train(ctx, run)
+            self.plots.attach(self.ledger, run, ctx.spec, ctx.task, result)  # a stop: abandoned
         except LeaseLost:
             log.warning("lost the lease of trial %d of %s: dropped", run.number, run.search.name)
             self.ledger.drop(run.lease)
@@ -243,7 +244,6 @@ class Worker:
                 self.ledger.abandon(run)
                 self.summary.add(Outcome.INTERRUPTED)
             raise
-        self.plots.attach(self.ledger, run, ctx.spec, ctx.task, result)
         with self.stop.critical():
             done = result if isinstance(result, TrialOutcome) else None
             outcome = done.outcome if done is not None else Outcome.FAILED
