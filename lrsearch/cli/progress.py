@@ -87,6 +87,7 @@ def progress_view(
 ) -> Iterator[Show]:
     """A callback for ``run_local``'s ``on_progress``, drawing on ``console``."""
     feed = TrialFeed(backend, name)
+    feed.start()  # a resumed search's earlier trials are not news
     if console.is_terminal:
         with _bar(feed, name, console) as show:
             yield show

@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial
 
 from lrsearch import store
 from lrsearch.service.backend import Backend
-from lrsearch.store.finished import finished_leases
+from lrsearch.store.finished import finished_leases, latest_finish
 
 
 @dataclass(frozen=True)
@@ -32,18 +32,32 @@ class FinishedTrial:
 
 
 class TrialFeed:
-    """The trials of search ``name`` that finished since the last call to :meth:`new`."""
+    """The trials of search ``name`` that finished since the last call to :meth:`new`; the
+    first call finds those that finished after the feed was made (a resumed search's earlier
+    trials are not news)."""
 
     def __init__(self, backend: Backend, name: str) -> None:
         self.backend, self.name = backend, name
         self._search_id: int | None = None
         self._since: datetime | None = None
         self._seen: set[int] = set()
+        self._started = False
+
+    def start(self) -> None:
+        """From now on: trials that finished before are not news (called by the first new)."""
+        self._search_id = store.get_search(self.backend.reader, self.name).id
+        latest = latest_finish(self.backend.reader, self._search_id)
+        if latest is not None:  # what finished before now is known: mark it seen
+            old = finished_leases(self.backend.reader, self._search_id, latest)
+            self._seen.update(lease.id for lease in old)
+            self._since = latest
+        self._started = True
 
     def new(self) -> list[FinishedTrial]:
         """Trials finished since the last call, oldest first."""
-        if self._search_id is None:
-            self._search_id = store.get_search(self.backend.reader, self.name).id
+        if not self._started:
+            self.start()
+        assert self._search_id is not None
         leases = finished_leases(self.backend.reader, self._search_id, self._since)
         fresh = [lease for lease in leases if lease.id not in self._seen]
         if not fresh:

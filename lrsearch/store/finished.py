@@ -34,7 +34,7 @@ class FinishedLease:
 
 
 def finished_leases(
-    engine: Engine, search_id: int, since: datetime | None, *, limit: int = 500
+    engine: Engine, search_id: int, since: datetime | None, *, limit: int = 5000
 ) -> list[FinishedLease]:
     """The search's trials that finished for good from ``since`` (less OVERLAP) on, oldest
     first."""
@@ -65,3 +65,13 @@ def finished_leases(
             )
             for r in conn.execute(query)
         ]
+
+
+def latest_finish(engine: Engine, search_id: int) -> datetime | None:
+    """When the search's last trial finished for good (None before the first)."""
+    query = sa.select(sa.func.max(trials.c.finished_at)).where(
+        trials.c.search_id == search_id, trials.c.status.in_(FINAL_STATUSES)
+    )
+    with transaction(engine) as conn:
+        latest = conn.execute(query).scalar_one_or_none()
+    return utc(latest) if latest is not None else None

@@ -76,3 +76,52 @@ def test_an_80_column_terminal_keeps_the_count_and_the_best(sqlite_url: str) -> 
     text = [line for line in re.split(r"[\r\n]", plain) if line.strip()][-1].rstrip()
     assert len(text) <= 80
     assert "3/40" in text and "best 0.9568" in text, text
+
+
+def test_the_feed_gives_each_finished_trial_once_and_skips_a_resumed_past(db_url: str) -> None:
+    import optuna
+
+    from lrsearch.service.progress import TrialFeed
+
+    engine = store.make_engine(db_url)
+    ensure_current(engine)
+    storage = store.make_optuna_storage(db_url)
+    study = optuna.create_study(study_name="f", storage=storage, direction="maximize")
+    store.create_search(
+        engine,
+        name="f",
+        spec={},
+        task="digits-mlp",
+        metric="val_accuracy",
+        direction="maximize",
+        trial_budget=10,
+    )
+
+    def finish(value: float) -> None:
+        trial = study.ask()
+        trial.set_user_attr("schedule", {"family": "cosine", "lr": 0.1})
+        study.tell(trial, value)
+        lease = store.claim_trial(engine, "f")
+        assert lease is not None
+        assert store.start_trial(engine, lease, trial.number, trial._trial_id)
+        store.record_trial(
+            engine, lease, outcome="complete", trial_number=trial.number, value=value, config={}
+        )
+
+    finish(0.5)
+    finish(0.6)  # finished before `lrsearch search` (resumed) started watching
+    with Backend.from_settings(Settings(storage_url=db_url)) as backend:
+        feed = TrialFeed(backend, "f")
+        feed.start()
+        assert feed.new() == []
+        finish(0.7)
+        (fresh,) = feed.new()
+        assert (fresh.number, fresh.state, fresh.value, fresh.family) == (
+            2,
+            "COMPLETE",
+            0.7,
+            "cosine",
+        )
+        assert feed.new() == []
+    storage.engine.dispose()
+    engine.dispose()
