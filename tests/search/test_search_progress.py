@@ -125,3 +125,46 @@ def test_the_feed_gives_each_finished_trial_once_and_skips_a_resumed_past(db_url
         assert feed.new() == []
     storage.engine.dispose()
     engine.dispose()
+
+
+def test_a_terminal_shows_the_first_failure_with_its_traceback(sqlite_url: str) -> None:
+    import optuna
+
+    engine = store.make_engine(sqlite_url)
+    ensure_current(engine)
+    storage = store.make_optuna_storage(sqlite_url)
+    study = optuna.create_study(study_name="t", storage=storage)
+    store.create_search(
+        engine, name="t", spec={}, task="x", metric="val_loss", direction="minimize", trial_budget=9
+    )
+    screen = io.StringIO()
+    console = Console(file=screen, width=80, force_terminal=True, color_system=None)
+    reasons = [
+        "error: ValueError: bad shape",
+        "error: ValueError: bad shape",
+        "error: KeyError: 'x'",
+    ]
+    with (
+        Backend.from_settings(Settings(storage_url=sqlite_url)) as backend,
+        progress_view(backend, "t", console) as show,
+    ):
+        for reason in reasons:
+            trial = study.ask()
+            trial.set_user_attr("fail_reason", reason)
+            trial.set_user_attr("fail_traceback", f"Traceback (most recent call last):\n{reason}")
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            lease = store.claim_trial(engine, "t")
+            assert lease is not None and store.start_trial(
+                engine, lease, trial.number, trial._trial_id
+            )
+            store.record_trial(
+                engine, lease, outcome="failed", trial_number=trial.number, reason=reason
+            )
+            show(store.get_search(engine, "t"), None)
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+    assert "trial 0 failed: error: ValueError: bad shape" in plain
+    assert plain.count("Traceback (most recent call last):") == 1  # the first failure's only
+    assert "trial 1 failed" not in plain  # the same reason again: already said
+    assert "trial 2 failed another way: error: KeyError: 'x'" in plain
+    storage.engine.dispose()
+    engine.dispose()
