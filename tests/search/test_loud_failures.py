@@ -81,6 +81,15 @@ def test_the_same_error_three_times_stops_the_search_and_exits_1(tmp_path: Path)
     # The API reads the same error.
     with service.Backend.from_settings(Settings(storage_url=url)) as backend:
         assert service.get_study(backend, "buggy").search.error == search.error
+    # Fixed, the same command resumes the search and runs what is left of its budget.
+    (tmp_path / "buggy_task.py").write_text(BUGGY_TASK.replace("63", "64"))
+    args = ("search", "spec.toml", "--workers", "2", "--threads", "1", "--storage", url)
+    proc = start_lrsearch(args, tmp_path, stderr=subprocess.STDOUT)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    fixed = read_search(url, "buggy")
+    assert (fixed.status, fixed.error, fixed.n_failed) == ("done", None, search.n_failed)
+    assert fixed.n_complete == 20 - search.n_failed
 
 
 def test_no_completed_trial_exits_1_even_when_the_search_never_stops(tmp_path: Path) -> None:
