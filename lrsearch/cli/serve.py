@@ -58,9 +58,10 @@ def serve(
 
     from lrsearch.api import create_app
     from lrsearch.report import render  # matplotlib loads with the first report only
+    from lrsearch.search.devices import probe_device
     from lrsearch.search.local import start_workers, stop_workers, worker_command
 
-    check_device(device)
+    check_device(device, probe_device if workers else None)
     check_port(host, port)
     settings = command_settings(storage)
     settings = settings.model_copy(update={"dev": True}) if dev else settings
@@ -146,4 +147,5 @@ def dashboard(
             host,
             port,
             on_ready=lambda address: print(f"optuna-dashboard: {address} on {url}", flush=True),
+            artifact_dir=settings.artifact_path,
         )

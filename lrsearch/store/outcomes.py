@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from lrsearch.store.counters import close_lease, count, update_best
+from lrsearch.store.failures import counts_toward_stop, stop_if_failing
 from lrsearch.store.leases import Lease
 from lrsearch.store.models import best, epoch_metrics, searches
 from lrsearch.store.outcome import Outcome
@@ -29,11 +30,14 @@ def record_trial(
     value: float | None = None,
     config: Mapping[str, Any] | None = None,
     reason: str | None = None,
+    stop_after_failures: int = 0,
 ) -> bool:
     """Count a finished trial and close its lease; a complete one may become the best.
 
     All in one transaction. Returns False (and changes nothing) when the lease was already
-    reaped, so a worker that was presumed dead never counts a trial twice.
+    reaped, so a worker that was presumed dead never counts a trial twice. A failure may stop
+    the search: when its first ``stop_after_failures`` trials all failed with ``reason``
+    (see failures.py).
     """
     outcome = Outcome(outcome)
     with transaction(engine) as conn:
@@ -43,6 +47,8 @@ def record_trial(
         count(conn, search, outcome)
         if outcome is Outcome.COMPLETE and value is not None and config is not None:
             update_best(conn, search, trial_number, value, config)
+        if outcome is Outcome.FAILED and reason is not None and counts_toward_stop(reason):
+            stop_if_failing(conn, search, reason, stop_after_failures)
     return True
 
 

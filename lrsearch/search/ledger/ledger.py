@@ -230,10 +230,13 @@ class TrialLedger:
         value: float | None = None,
         config: Mapping[str, Any] | None = None,
         reason: str | None = None,
+        stop_after_failures: int = 0,
     ) -> bool:
         """Tell Optuna the outcome, then count it with the lease (and maybe the best).
 
         False when the lease was reaped meanwhile: the trial was re-queued; nothing is counted.
+        A failure stops the search when its first ``stop_after_failures`` trials all failed
+        with the same ``reason`` (decided in the same transaction, see store/failures.py).
         """
         try:
             self.record_epochs(run)
@@ -252,6 +255,7 @@ class TrialLedger:
                 value=value,
                 config=config,
                 reason=reason,
+                stop_after_failures=stop_after_failures,
             ),
             "record the result",
         )
