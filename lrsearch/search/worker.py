@@ -234,7 +234,9 @@ class Worker:
     def _run_trial(self, ctx: _SearchContext, run: RunningTrial) -> None:
         try:
             result = self._train(ctx, run)
-            self.plots.attach(self.ledger, run, ctx.spec, ctx.task, result)  # a stop: abandoned
+            self.plots.attach(  # a stop: abandoned
+                self.ledger, run, ctx.spec, getattr(ctx.runner, "task", None), result
+            )
         except LeaseLost:
             log.warning("lost the lease of trial %d of %s: dropped", run.number, run.search.name)
             self.ledger.drop(run.lease)
