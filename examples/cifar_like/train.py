@@ -3,8 +3,8 @@
 The images are synthetic (3x16x16, 10 classes: each class a smooth colour pattern, every image
 a randomly shifted, noisy copy), so the example runs offline in seconds. The training loop is
 what a CIFAR script has: a DataLoader with random-crop and flip augmentation, bfloat16 autocast,
-gradient clipping. Four lines meet lrsearch (marked ``# lrsearch``): the trial, its optimizer,
-its scheduler, and one report per epoch.
+gradient clipping. Five lines meet lrsearch (marked ``# lrsearch``): the trial, its device, its
+optimizer, its scheduler, and one report per epoch.
 
     lrsearch search examples/cifar_like/spec.toml --workers 2   # from the repository root
     python examples/cifar_like/train.py                         # alone: a cosine schedule
@@ -78,11 +78,14 @@ def make_model(width: int = 16) -> nn.Module:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader[tuple[Tensor, Tensor]]) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, loader: DataLoader[tuple[Tensor, Tensor]], device: torch.device
+) -> dict[str, float]:
     model.eval()
     loss, correct, n = 0.0, 0, 0
     for images, labels in loader:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        images, labels = images.to(device), labels.to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16):
             logits = model(images).float()
         loss += float(F.cross_entropy(logits, labels, reduction="sum"))
         correct += int((logits.argmax(-1) == labels).sum())
@@ -93,8 +96,9 @@ def evaluate(model: nn.Module, loader: DataLoader[tuple[Tensor, Tensor]]) -> dic
 def train(trial: lrsearch.Trial) -> float:
     """Train with the trial's schedule; the last validation accuracy."""
     torch.manual_seed(trial.seed)
+    device = torch.device(trial.device)  # lrsearch: the agent's GPU, or the CPU
     train_loader, val_loader = make_loaders()
-    model = make_model()
+    model = make_model().to(device)
     epochs = trial.budget.epochs or EPOCHS
     optimizer = trial.make_optimizer(model.parameters())  # lrsearch
     scheduler = trial.scheduler(optimizer, epochs * len(train_loader))  # lrsearch
@@ -102,7 +106,8 @@ def train(trial: lrsearch.Trial) -> float:
     for _ in range(epochs):
         model.train()
         for images, labels in train_loader:
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            images, labels = images.to(device), labels.to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16):
                 loss = F.cross_entropy(model(images), labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -110,7 +115,7 @@ def train(trial: lrsearch.Trial) -> float:
             optimizer.step()
             scheduler.step()
             step += 1
-        metrics = evaluate(model, val_loader)
+        metrics = evaluate(model, val_loader, device)
         trial.report(step, **metrics)  # lrsearch: raises TrialPruned when the search prunes
     return metrics["val_accuracy"] if metrics else math.nan
 
