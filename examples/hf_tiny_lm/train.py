@@ -80,7 +80,7 @@ def objective(trial: lrsearch.Trial) -> float:
         per_device_train_batch_size=16,
         per_device_eval_batch_size=64,
         max_grad_norm=1.0,
-        use_cpu=True,
+        use_cpu=not trial.device.startswith("cuda"),  # lrsearch: the agent's GPU, or the CPU
         save_strategy="no",
         logging_strategy="no",
         report_to="none",

@@ -19,7 +19,12 @@ from torch.nn import functional as F
 
 import lrsearch.trial
 from examples.cifar_like.train import EPOCHS, make_loaders, make_model, standalone_trial
-from lrsearch.integrations.lightning import TrialCallback, configure_optimizers, length_arguments
+from lrsearch.integrations.lightning import (
+    TrialCallback,
+    configure_optimizers,
+    device_arguments,
+    length_arguments,
+)
 
 
 class LitCNN(pl.LightningModule):
@@ -53,8 +58,7 @@ def objective(trial: lrsearch.Trial) -> float:
         callbacks=[TrialCallback(trial)],  # lrsearch: reports, stops a pruned trial
         precision="bf16-mixed",
         gradient_clip_val=2.0,
-        accelerator="cpu",
-        devices=1,
+        **device_arguments(trial),  # lrsearch: the agent's GPU, or the CPU
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,

@@ -92,6 +92,14 @@ def length_arguments(trial: Trial, default_epochs: int | None = None) -> dict[st
     return {} if epochs is None else {"max_epochs": epochs}
 
 
+def device_arguments(trial: Trial) -> dict[str, Any]:
+    """The ``pl.Trainer`` arguments that train on the trial's device: the agent's GPU
+    (``cuda:N`` -> that one GPU), or the CPU."""
+    kind, _, index = trial.device.partition(":")
+    accelerator = {"cuda": "gpu", "mps": "mps"}.get(kind, "cpu")
+    return {"accelerator": accelerator, "devices": [int(index)] if index else 1}
+
+
 class TrialCallback(pl.Callback):
     """Reports ``monitor`` (the trial's metric by default), with every other scalar logged,
     after each validation, and ends a pruned trial: the trainer stops (``trainer.should_stop``)

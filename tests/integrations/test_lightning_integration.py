@@ -16,7 +16,12 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lrsearch.errors import InvalidInputError, TrainingDiverged
-from lrsearch.integrations.lightning import TrialCallback, configure_optimizers, length_arguments
+from lrsearch.integrations.lightning import (
+    TrialCallback,
+    configure_optimizers,
+    device_arguments,
+    length_arguments,
+)
 from lrsearch.schedules import curve
 from lrsearch.trial import Trial, TrialBudget, TrialPruned
 
@@ -158,3 +163,22 @@ def test_importing_the_integrations_package_imports_no_framework() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("device", "expected"),
+    [
+        ("cpu", {"accelerator": "cpu", "devices": 1}),
+        ("cuda", {"accelerator": "gpu", "devices": 1}),
+        ("cuda:1", {"accelerator": "gpu", "devices": [1]}),
+        ("mps", {"accelerator": "mps", "devices": 1}),
+    ],
+)
+def test_the_trainer_trains_on_the_trials_device(
+    make_trial: MakeTrial, device: str, expected: dict[str, Any]
+) -> None:
+    trial, _ = make_trial(device=device)
+    assert device_arguments(trial) == expected
+    if device == "cpu":  # the arguments a real Trainer takes
+        trainer = pl.Trainer(**device_arguments(trial), logger=False, enable_progress_bar=False)
+        assert trainer.strategy.root_device == torch.device("cpu")
