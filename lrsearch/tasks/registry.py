@@ -13,6 +13,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable, Mapping
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -60,16 +61,22 @@ def load_task(name: str, options: Mapping[str, object]) -> TensorTask:
     return _load_user_task(name, options)
 
 
-def _load_user_task(name: str, options: Mapping[str, object]) -> TensorTask:
-    module_name, _, factory_name = name[len(USER_TASK_PREFIX) :].partition(":")
+def import_user_module(module_name: str, field: str, purpose: str = "") -> ModuleType:
+    """The user's module (a ``python:`` task's, an objective's), importable from the working
+    folder too, like ``python -m``; an import error names ``field``."""
     if os.getcwd() not in sys.path:  # like `python -m`: modules beside the spec are importable
         sys.path.insert(0, os.getcwd())
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except (ImportError, SyntaxError) as exc:
         raise InvalidInputError(
-            "task", f"cannot import module {module_name!r} for task {name!r}: {exc}"
+            field, f"cannot import module {module_name!r}{purpose}: {exc}"
         ) from exc
+
+
+def _load_user_task(name: str, options: Mapping[str, object]) -> TensorTask:
+    module_name, _, factory_name = name[len(USER_TASK_PREFIX) :].partition(":")
+    module = import_user_module(module_name, "task", f" for task {name!r}")
     factory: Any = getattr(module, factory_name, None)
     if factory is None:
         raise InvalidInputError("task", f"module {module_name!r} has no attribute {factory_name!r}")

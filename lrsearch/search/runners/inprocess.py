@@ -8,10 +8,7 @@ value (else its last reported metric) is the trial's value.
 
 from __future__ import annotations
 
-import importlib
 import math
-import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +19,7 @@ from lrsearch.errors import InvalidInputError, TrainingDiverged
 from lrsearch.search.runners.backend import TrialBackend
 from lrsearch.search.runners.base import RunResult
 from lrsearch.store import Outcome
+from lrsearch.tasks.registry import import_user_module
 from lrsearch.train.loop import run_task
 from lrsearch.train.task import TensorTask
 from lrsearch.trial import Trial, TrialPruned, activated
@@ -99,14 +97,7 @@ def _is_number(value: object) -> bool:
 def load_objective(target: str) -> Callable[[Trial], Any]:
     """``package.module:function`` imported (modules beside the worker's cwd too)."""
     module_name, _, function_name = target.partition(":")
-    if os.getcwd() not in sys.path:  # like `python -m`: modules beside the spec are importable
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except (ImportError, SyntaxError) as exc:
-        raise InvalidInputError(
-            "objective", f"cannot import module {module_name!r}: {exc}"
-        ) from exc
+    module = import_user_module(module_name, "objective")
     function = getattr(module, function_name, None)
     if not callable(function):
         raise InvalidInputError(
