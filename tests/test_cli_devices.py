@@ -12,6 +12,7 @@ import sqlalchemy as sa
 import torch
 
 from lrsearch.search.devices import device_problem, probe_device
+from lrsearch.search.local import agent_devices, worker_command
 
 SPEC = 'name = "dev"\ntask = "digits-mlp"\n[budget]\ntrials = 1\nepochs = 1\n'
 
@@ -73,3 +74,43 @@ def test_a_misspelt_device_is_refused_before_any_probe(tmp_path: Path) -> None:
     assert done.stderr == (
         "lrsearch: error: --device: 'gpu' is not allowed: must be cpu, cuda, cuda:N, mps or auto\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("gpus", "device", "message"),
+    [
+        ("0,x", "cpu", "--gpus: '0,x' is not allowed: must be GPU indices such as 0,1"),
+        ("1,1", "cpu", "--gpus: '1,1' names a GPU twice"),
+        ("0", "mps", "--gpus: give --gpus or --device mps, not both"),
+        (str(torch.cuda.device_count()), "cpu", f"--gpus: 'cuda:{torch.cuda.device_count()}' is"),
+    ],
+)
+def test_bad_gpus_are_one_line_and_exit_2(
+    tmp_path: Path, gpus: str, device: str, message: str
+) -> None:
+    (tmp_path / "spec.toml").write_text(SPEC)
+    url = f"sqlite:///{tmp_path / 'dev.db'}"
+    args = ["spec.toml", "--gpus", gpus, "--device", device, "--storage", url]
+    done = subprocess.run(
+        [sys.executable, "-m", "lrsearch", "search", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"lrsearch: error: {message}"), done.stderr
+    assert not (tmp_path / "dev.db").exists() or not sa.inspect(sa.create_engine(url)).has_table(
+        "lr_searches"
+    )
+
+
+def test_each_local_agent_gets_its_gpu_round_robin() -> None:
+    assert agent_devices("cpu", (), 2) == ["cpu", "cpu"]
+    assert agent_devices("cuda", (1, 3), 3) == ["cuda:1", "cuda:3", "cuda:1"]
+    commands = [
+        worker_command("sqlite:///x.db", "s", i, 3, d, None)
+        for i, d in enumerate(agent_devices("cpu", (1, 3), 3))
+    ]
+    assert [c[c.index("--device") + 1] for c in commands] == ["cuda:1", "cuda:3", "cuda:1"]

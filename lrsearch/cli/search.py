@@ -37,6 +37,14 @@ def search(
     workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
     storage: StorageOption = None,
     device: DeviceOption = "cpu",
+    gpus: Annotated[
+        str | None,
+        typer.Option(
+            help="GPUs for the local workers, e.g. 0,1: worker i trains on the i-th, round "
+            "robin (CUDA_VISIBLE_DEVICES for command trials). Default with --device cuda: one "
+            "GPU per worker."
+        ),
+    ] = None,
     threads: ThreadsOption = None,
     out: Annotated[
         Path | None, typer.Option(help="Folder for plots and logs (default lrsearch-results/NAME).")
@@ -59,7 +67,14 @@ def search(
         raise InvalidInputError("--workers", f"{workers} is out of range: must be >= 1")
     from lrsearch.search.devices import probe_device
 
-    check_device(device, probe_device)  # before the search is created: nothing left queued
+    # Before the search is created: nothing is left queued for a device this machine lacks.
+    gpu_list = parse_gpus(gpus, device)
+    for gpu in gpu_list:
+        problem = probe_device(f"cuda:{gpu}")
+        if problem is not None:
+            raise InvalidInputError("--gpus", problem)
+    if not gpu_list:
+        check_device(device, probe_device)
     parsed = load_spec_file(spec)
     settings = command_settings(storage)
     found = prepare_search(settings, parsed)
@@ -73,7 +88,7 @@ def search(
         if found.finished:
             console.print(f"resuming {parsed.name}: {found.finished} of {found.trial_budget} done")
         outcome = _run_with_progress(
-            settings, parsed.name, workers, device, threads, folder, console
+            settings, parsed.name, workers, (device, gpu_list), threads, folder, console
         )
         if outcome.worker_errors:
             for error in outcome.worker_errors:
@@ -88,6 +103,28 @@ def search(
             raise typer.Exit(130)
     has_best = print_results(settings, parsed.name, folder, named_storage=storage is not None)
     _exit_unless_ok(settings, parsed.name, has_best, console)
+
+
+def parse_gpus(gpus: str | None, device: str) -> tuple[int, ...]:
+    """``--gpus 0,1`` as indices; it names the devices, so ``--device`` may only be left alone
+    (or say cuda or auto).
+
+    >>> parse_gpus("0, 2", "cpu")
+    (0, 2)
+    """
+    if gpus is None:
+        return ()
+    parts = [p.strip() for p in gpus.split(",")]
+    if not all(p.isdigit() for p in parts):
+        raise InvalidInputError(
+            "--gpus", f"{gpus!r} is not allowed: must be GPU indices such as 0,1"
+        )
+    indices = tuple(int(p) for p in parts)
+    if len(set(indices)) != len(indices):
+        raise InvalidInputError("--gpus", f"{gpus!r} names a GPU twice")
+    if device not in ("cpu", "cuda", "auto"):
+        raise InvalidInputError("--gpus", f"give --gpus or --device {device}, not both")
+    return indices
 
 
 def _exit_unless_ok(settings: Settings, name: str, has_best: bool, console: Console) -> None:
@@ -114,7 +151,7 @@ def _run_with_progress(
     settings: Settings,
     name: str,
     workers: int,
-    device: str,
+    devices: tuple[str, tuple[int, ...]],
     threads: int | None,
     folder: Path,
     console: Console,
@@ -131,7 +168,8 @@ def _run_with_progress(
             settings.storage_url,
             name,
             workers=workers,
-            device=device,
+            device=devices[0],
+            gpus=devices[1],
             threads=threads,
             log_dir=folder / "logs",
             on_progress=show,

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,23 +100,39 @@ def stop_workers(procs: Procs) -> None:
     _wait_all(procs)
 
 
+def agent_devices(device: str, gpus: Sequence[int], workers: int) -> list[str]:
+    """Each local agent's ``--device``: with ``gpus``, agent ``i`` trains on GPU
+    ``gpus[i % len(gpus)]``; without, every agent gets ``device``.
+
+    >>> agent_devices("cpu", (2, 3), 3)
+    ['cuda:2', 'cuda:3', 'cuda:2']
+    """
+    if not gpus:
+        return [device] * workers
+    return [f"cuda:{gpus[i % len(gpus)]}" for i in range(workers)]
+
+
 def run_local(
     storage_url: str,
     name: str,
     *,
     workers: int,
     device: str = "cpu",
+    gpus: Sequence[int] = (),
     threads: int | None = None,
     log_dir: Path,
     on_progress: Callable[[store.Search, store.Best | None], None] | None = None,
 ) -> RunOutcome:
-    """Run ``workers`` worker processes on the search until its budget is met or Ctrl-C."""
+    """Run ``workers`` worker processes on the search until its budget is met or Ctrl-C
+    (each on its own GPU with ``gpus``, see :func:`agent_devices`)."""
     engine = store.make_engine(storage_url)
     procs: Procs = []
     interrupted = False
     try:
+        devices = agent_devices(device, gpus, workers)
         commands = [
-            worker_command(storage_url, name, i, workers, device, threads) for i in range(workers)
+            worker_command(storage_url, name, i, workers, devices[i], threads)
+            for i in range(workers)
         ]
         procs = start_workers(commands, log_dir)
         try:

@@ -83,10 +83,13 @@ def set_thread_budget(n_workers: int, threads: int | None = None) -> int:
     return threads
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` is CUDA when there is one."""
+def resolve_device(device: str, worker_index: int = 0) -> torch.device:
+    """``auto`` is CUDA when there is one; ``cuda`` (no index) on a machine with several GPUs
+    is one GPU per local agent: agent ``i`` takes ``cuda:{i % count}``."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and torch.cuda.device_count() > 1:
+        return torch.device("cuda", worker_index % torch.cuda.device_count())
     return torch.device(device)
 
 
@@ -124,7 +127,7 @@ class Worker:
         self.url, self.only, self.wait = storage_url, study, wait
         self.settings = settings or Settings()
         self.index, self.n_workers = worker_index, n_workers
-        self.device, self.threads = resolve_device(device), threads
+        self.device, self.threads = resolve_device(device, worker_index), threads
         self.stop = stop or GracefulStop()
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.summary = WorkerSummary()
