@@ -36,6 +36,7 @@ from lrsearch.store.recovery import (
     taken_over,
 )
 from lrsearch.store.rows import Best, Search, transaction
+from lrsearch.store.rungs import RungStanding, rung_standing
 from lrsearch.store.searches import (
     active_search_names,
     create_search,
@@ -77,6 +78,7 @@ __all__ = [
     "LeaseLink",
     "Outcome",
     "PendingRequeue",
+    "RungStanding",
     "RunningLease",
     "Search",
     "SearchSummary",
@@ -118,6 +120,7 @@ __all__ = [
     "require_current",
     "reserve_trial",
     "reserved_trial_id",
+    "rung_standing",
     "running_leases",
     "search_by_id",
     "search_page",

@@ -79,6 +79,7 @@ def insert_epochs(
             "value": _finite(value),
             "lr": _finite(metrics.get("lr")),
             "seconds": _finite(metrics.get("seconds")),
+            "decay_left": _finite(metrics.get("decay_left")),
         }
         for epoch, metrics, value in rows
     ]

@@ -27,9 +27,11 @@ from optuna.trial import FrozenTrial, TrialState
 from lrsearch import store
 from lrsearch.config import Settings
 from lrsearch.errors import LeaseLost, StoreError
+from lrsearch.schedules import ScheduleSpec
 from lrsearch.search.ledger import optuna_calls as oc
 from lrsearch.search.ledger.asking import ask
 from lrsearch.search.ledger.reaping import WORKER_LOST, Reaper
+from lrsearch.search.pruning import Rung, ScheduleAwarePruner, rung_of
 from lrsearch.space import baseline_of
 from lrsearch.store import Outcome
 from lrsearch.store.models import LEASE_ACTIVE, trials
@@ -51,6 +53,9 @@ class RunningTrial:
     lease: store.Lease
     attempt: int
     prunes: bool = True
+    baseline: bool = False
+    # The searched trial's schedule, once configured: its epochs carry their decay left.
+    schedule: ScheduleSpec | None = None
     epochs: list[tuple[int, Mapping[str, float], float]] = field(default_factory=list)
     flushed_at: float = field(default_factory=time.monotonic)
 
@@ -172,7 +177,8 @@ class TrialLedger:
             return None
         # Baselines are never pruned: the report compares their whole run with the best.
         baseline = baseline_of(trial.user_attrs) is not None
-        return RunningTrial(search, study, trial, lease, attempt, oc.prunes(study) and not baseline)
+        prunes = oc.prunes(study) and not baseline
+        return RunningTrial(search, study, trial, lease, attempt, prunes, baseline)
 
     def set_attrs(self, run: RunningTrial, attrs: Mapping[str, Any]) -> None:
         """Set user attributes of the running trial."""
@@ -193,12 +199,18 @@ class TrialLedger:
         """
         if self.is_lost(run.lease):
             raise LeaseLost(f"lease lost during trial {run.number}")
+        rung = None if run.baseline else self._rung(run, epoch, value, metrics)
+        if rung is not None:  # the row carries it: other trials' pruner compares with it
+            metrics = {**metrics, "decay_left": rung.decay_left}
         run.epochs.append((epoch, metrics, value))
         oc.observe(run.trial, epoch, value)
         if time.monotonic() - run.flushed_at >= FLUSH_S:
             self.record_epochs(run)
         if not run.prunes:
             return False
+        pruner = run.study.pruner
+        if isinstance(pruner, ScheduleAwarePruner):
+            return rung is not None and self._rung_says(run, pruner, rung)
         direction = (
             StudyDirection.MAXIMIZE
             if run.search.direction == "maximize"
@@ -344,6 +356,38 @@ class TrialLedger:
 
         values = [(epoch, value) for epoch, _, value in rows]
         return oc.write_intermediate(self.storage, oc.trial_id(run.trial), values, ours)
+
+    def _rung(
+        self, run: RunningTrial, epoch: int, value: float, metrics: Mapping[str, float]
+    ) -> Rung | None:
+        budget = run.search.spec.get("budget", {})
+        epochs, steps = budget.get("epochs"), budget.get("steps")
+        reports = (
+            epochs
+            if epochs is not None
+            else (min(budget.get("evals", 10), steps) if steps else None)
+        )
+        return rung_of(run.schedule, epoch, value, metrics, reports, steps)
+
+    def _rung_says(self, run: RunningTrial, pruner: ScheduleAwarePruner, rung: Rung) -> bool:
+        """The schedule-aware pruner on this rung: one statement (none in the warm-up)."""
+        if not pruner.judges(rung.epoch):
+            return False
+
+        def standing() -> store.RungStanding:
+            with store.transaction(self.engine) as conn:
+                return store.rung_standing(
+                    conn,
+                    run.search.id,
+                    rung.epoch,
+                    trial_number=run.number,
+                    decay_floor=rung.decay_floor,
+                    value=rung.value,
+                    maximize=run.search.direction == "maximize",
+                )
+
+        found = self.retry(standing, "read the rung")
+        return pruner.decides(found.references, found.better)
 
     def _completed_of(self, run: RunningTrial) -> list[FrozenTrial]:
         """The study's completed trials, loaded again only when the search counted another.
