@@ -96,6 +96,27 @@ epoch_metrics = sa.Table(
     sa.Index("ix_lr_epoch_metrics_rung", "search_id", "epoch", "decay_left", "value"),
 )
 
+# The classic baselines of a search, opened once its own trials are all finished: each one's
+# config (the tuned best's optimizer, peak LR, warmup and seed with a classic decay), the tuned
+# best it is compared with, and how it ended (state "queued" until then).
+baselines = sa.Table(
+    "lr_baselines",
+    metadata,
+    sa.Column(
+        "search_id",
+        sa.Integer,
+        sa.ForeignKey("lr_searches.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("config_json", sa.Text, nullable=False),
+    sa.Column("tuned_trial", sa.Integer, nullable=True),
+    sa.Column("tuned_value", sa.Float, nullable=True),
+    sa.Column("trial_number", sa.Integer, nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+)
+
 best = sa.Table(
     "lr_best",
     metadata,

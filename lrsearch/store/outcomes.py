@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from lrsearch.store.baselines import TunedBest, baselines_due, open_baselines, settle_baseline
 from lrsearch.store.counters import close_lease, count, update_best
 from lrsearch.store.leases import Lease
 from lrsearch.store.models import best, epoch_metrics, searches
@@ -35,15 +37,54 @@ def record_trial(
     All in one transaction. Returns False (and changes nothing) when the lease was already
     reaped, so a worker that was presumed dead never counts a trial twice.
     """
-    outcome = Outcome(outcome)
     with transaction(engine) as conn:
-        search = lock_search(conn, lease.search_id)
-        if not close_lease(conn, lease.id, outcome, reason):
-            return False
-        count(conn, search, outcome)
-        if outcome is Outcome.COMPLETE and value is not None and config is not None:
-            update_best(conn, search, trial_number, value, config)
-    return True
+        recorded = record_trial_in(
+            conn,
+            lease,
+            outcome=Outcome(outcome),
+            trial_number=trial_number,
+            value=value,
+            config=config,
+            reason=reason,
+        )
+    return recorded.recorded
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording a trial did: counted it (False: the lease was reaped), and whether it
+    opened the search's baselines (then the tuned best they are built from)."""
+
+    recorded: bool
+    opened: TunedBest | None = None
+
+
+def record_trial_in(
+    conn: sa.Connection,
+    lease: Lease,
+    *,
+    outcome: Outcome,
+    trial_number: int,
+    value: float | None = None,
+    config: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+    baseline: str | None = None,
+    baselines: int = 0,
+) -> Recorded:
+    """:func:`record_trial` in the caller's transaction. ``baseline``: the trial is that
+    baseline (its ``lr_baselines`` row is settled); ``baselines``: how many baselines the
+    search runs after its own trials; counting its last own trial opens their slots."""
+    search = lock_search(conn, lease.search_id)
+    if not close_lease(conn, lease.id, outcome, reason):
+        return Recorded(False)
+    count(conn, search, outcome)
+    if outcome is Outcome.COMPLETE and value is not None and config is not None:
+        update_best(conn, search, trial_number, value, config)
+    if baseline is not None and outcome.final:
+        settle_baseline(conn, search.id, baseline, trial_number, outcome, value)
+    if baseline is None and baselines_due(search, outcome, baselines):
+        return Recorded(True, open_baselines(conn, search, baselines))
+    return Recorded(True)
 
 
 def record_epochs(

@@ -32,7 +32,9 @@ from lrsearch.search.ledger import optuna_calls as oc
 from lrsearch.search.ledger.asking import ask
 from lrsearch.search.ledger.reaping import WORKER_LOST, Reaper
 from lrsearch.search.pruning import Rung, ScheduleAwarePruner, rung_of
-from lrsearch.space import baseline_of
+from lrsearch.space import baseline_attrs, baseline_count, baseline_of, tuned_baseline_configs
+from lrsearch.space.baselines import BASELINE_ATTR
+from lrsearch.spec import parse_spec
 from lrsearch.store import Outcome
 from lrsearch.store.models import LEASE_ACTIVE, trials
 from lrsearch.store.retry import RetryPolicy
@@ -256,16 +258,7 @@ class TrialLedger:
             lambda: oc.tell(run.study, run.trial, outcome.trial_state, value), "tell the result"
         )
         recorded = told and self.retry(
-            lambda: store.record_trial(
-                self.engine,
-                run.lease,
-                outcome=outcome,
-                trial_number=run.number,
-                value=value,
-                config=config,
-                reason=reason,
-            ),
-            "record the result",
+            lambda: self._record(run, outcome, value, config, reason), "record the result"
         )
         self.drop(run.lease)
         return recorded
@@ -356,6 +349,47 @@ class TrialLedger:
 
         values = [(epoch, value) for epoch, _, value in rows]
         return oc.write_intermediate(self.storage, oc.trial_id(run.trial), values, ours)
+
+    def _record(
+        self,
+        run: RunningTrial,
+        outcome: Outcome,
+        value: float | None,
+        config: Mapping[str, Any] | None,
+        reason: str | None,
+    ) -> bool:
+        """Count the trial (store.record_trial_in). In a search with baselines, the count of
+        its last own trial also opens their slots and queues them at the tuned best's LR, in
+        the same transaction (space/baselines.py, store/baselines.py)."""
+        spec = parse_spec(run.search.spec)
+        name = run.user_attrs.get(BASELINE_ATTR) if run.baseline else None
+        due = 0 if run.baseline else baseline_count(spec)
+
+        def write(conn: sa.Connection) -> list[dict[str, Any]] | None:
+            recorded = store.record_trial_in(
+                conn,
+                run.lease,
+                outcome=outcome,
+                trial_number=run.number,
+                value=value,
+                config=config,
+                reason=reason,
+                baseline=None if name is None else str(name),
+                baselines=due,
+            )
+            if not recorded.recorded:
+                return None
+            if recorded.opened is None:
+                return []
+            configs = tuned_baseline_configs(spec, recorded.opened.config)
+            rows = [(n, c.to_dict()) for n, c in configs]
+            store.add_baselines(conn, run.search.id, rows, recorded.opened)
+            return [baseline_attrs(n, c) for n, c in configs]
+
+        if due == 0 and name is None:  # nothing of the baselines': lrsearch's tables only
+            with store.transaction(self.engine) as conn:
+                return write(conn) is not None
+        return oc.record_and_queue(run.study, write)
 
     def _rung(
         self, run: RunningTrial, epoch: int, value: float, metrics: Mapping[str, float]

@@ -132,6 +132,32 @@ def enqueue_again(
     return True
 
 
+def record_and_queue(
+    study: optuna.Study, write: Callable[[sa.Connection], list[dict[str, Any]] | None]
+) -> bool:
+    """``write(conn)`` (lrsearch's record of a finished trial), then queue a WAITING trial for
+    each user-attribute dict it returns, in one transaction; None from ``write``: nothing is
+    written (the lease was reaped), and the answer is False.
+
+    The search's last own trial opens its baselines this way: their slots (lrsearch's budget)
+    and their queued trials (Optuna's) exist together or not at all. Optuna's study lock is
+    taken first, as Optuna takes it to number a new trial.
+    """
+    backend = _rdb_of(study)
+    with _create_scoped_session(backend.scoped_session) as session:
+        models.StudyModel.find_or_raise_by_id(study._study_id, session, for_update=True)
+        queued = write(session.connection())
+        if queued is None:
+            session.rollback()
+            return False
+        for attrs in queued:
+            template = optuna.trial.create_trial(
+                state=TrialState.WAITING, system_attrs={"fixed_params": {}}, user_attrs=attrs
+            )
+            backend._get_prepared_new_trial(study._study_id, template, session)
+    return True
+
+
 def _rdb_of(study: optuna.Study) -> RDBStorage:
     """The RDBStorage under the study's cache (new trials are read from it by id)."""
     storage = storage_of(study)
