@@ -22,6 +22,7 @@ from lrsearch.search.ledger.reaping import Reaper
 from lrsearch.search.objective import configure
 from lrsearch.search.worker import Worker
 from lrsearch.service.create import open_search
+from lrsearch.space import baseline_attrs, baseline_configs
 from lrsearch.spec import parse_spec
 
 SpecFactory = Callable[..., dict[str, Any]]
@@ -313,8 +314,10 @@ def test_a_reserved_trial_started_by_another_worker_is_left_to_it(
     """A worker reserves a queued trial and dies before starting it: its lease is reaped and
     the trial stays queued; another worker starts it. Completing the dead lease's re-queue
     later must neither fail that worker's live trial nor queue its parameters again."""
-    search = _create(ledger, make_spec(name="taken", baselines=True))
+    search = _create(ledger, make_spec(name="taken"))
     study = optuna.load_study(study_name="taken", storage=ledger.storage)
+    name, config = baseline_configs(parse_spec(make_spec(baselines=True)))[0]
+    study.enqueue_trial({}, user_attrs=baseline_attrs(name, config))  # a queued trial
     queued = study.get_trials(states=(optuna.trial.TrialState.WAITING,))[0]
     dead = ledger.claim(search, "dead")
     assert dead is not None
