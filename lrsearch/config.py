@@ -6,8 +6,11 @@ hands it to the code that needs it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 DEFAULT_STORAGE_URL = "sqlite:///lrsearch.db"
 MIN_TOKEN_LENGTH = 16
@@ -36,6 +39,23 @@ class Settings(BaseSettings):
     # than stale_after_s on purpose: an agent that rides out a long outage may find its lease
     # reaped when the database is back; it then drops that trial (re-queued already) and goes on.
     db_retry_s: float = Field(180.0, gt=0)
+    # `lrsearch search` writing to a log (not a terminal) prints a summary line this often.
+    summary_s: float = Field(30.0, gt=0)
+    # Each trial's LR curve, as an image optuna-dashboard shows on the trial's page (Optuna's
+    # artifact store, a folder): artifact_dir, else `lrsearch-artifacts` beside a SQLite file.
+    # Agents on several hosts need a folder they all share; `trial_plots=false` turns it off.
+    artifact_dir: str = ""
+    trial_plots: bool = True
+
+    @property
+    def artifact_path(self) -> Path | None:
+        """The artifact store's folder, or None when there is none (see ``artifact_dir``)."""
+        if self.artifact_dir:
+            return Path(self.artifact_dir)
+        url = make_url(self.storage_url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            return Path(str(url.database)).resolve().parent / "lrsearch-artifacts"
+        return None
 
     # The HTTP service. Writes need `Authorization: Bearer <api_token>`; with an empty or
     # placeholder token they are refused, unless `dev` is set (then an empty token means open).

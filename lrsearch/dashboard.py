@@ -18,6 +18,7 @@ import re
 import signal
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from socketserver import ThreadingMixIn
 from types import FrameType
 from typing import Any
@@ -33,11 +34,20 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True  # a slow client never holds the process after shutdown
 
 
-def dashboard_app(storage: Any) -> WSGIApplication:
-    """optuna-dashboard's WSGI app for ``storage``, with parameter-less studies mended."""
+def dashboard_app(storage: Any, artifact_dir: Path | None = None) -> WSGIApplication:
+    """optuna-dashboard's WSGI app for ``storage``, with parameter-less studies mended.
+
+    ``artifact_dir``: the FileSystemArtifactStore the agents upload each trial's LR curve to
+    (see lrsearch.search.artifacts); the trial pages show those images.
+    """
     import optuna_dashboard
 
-    app: WSGIApplication = optuna_dashboard.wsgi(storage)
+    store = None
+    if artifact_dir is not None and artifact_dir.is_dir():
+        from optuna.artifacts import FileSystemArtifactStore
+
+        store = FileSystemArtifactStore(artifact_dir)
+    app: WSGIApplication = optuna_dashboard.wsgi(storage, artifact_store=store)
 
     def mended(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         match = _IMPORTANCES.fullmatch(environ.get("PATH_INFO", ""))
@@ -74,11 +84,18 @@ def _empty_importances(storage: Any, study_id: int) -> dict[str, Any] | None:
 
 
 def serve_dashboard(
-    storage: Any, host: str, port: int, *, on_ready: Callable[[str], None] | None = None
+    storage: Any,
+    host: str,
+    port: int,
+    *,
+    on_ready: Callable[[str], None] | None = None,
+    artifact_dir: Path | None = None,
 ) -> None:
-    """Serve optuna-dashboard for ``storage`` until SIGINT, SIGTERM or SIGHUP; then return."""
+    """Serve optuna-dashboard for ``storage`` (and the trials' artifacts in ``artifact_dir``)
+    until SIGINT, SIGTERM or SIGHUP; then return."""
+    app = dashboard_app(storage, artifact_dir)
     try:
-        server = make_server(host, port, dashboard_app(storage), server_class=_ThreadingServer)
+        server = make_server(host, port, app, server_class=_ThreadingServer)
     except OSError as exc:
         raise InvalidInputError(
             "--port", f"cannot listen on {host}:{port}: {exc.strerror}"

@@ -200,3 +200,58 @@ def plot_trial_curves(
 ) -> Path:
     """Validation metric per epoch for every finished trial, as a PNG."""
     return save_png(trial_curves_figure(curves, best_number, metric, title=title), path)
+
+
+def top_k_figure(
+    ranked: Sequence[tuple[str, ScheduleSpec, str]], total_steps: int, *, title: str
+) -> Any:
+    """The top schedules ``(label, schedule, optimizer)``, one panel per optimizer.
+
+    Peak LRs of different optimizers are not comparable (SGD's 0.1 is Adam's 1e-3), so each
+    optimizer gets its own axis; the colours follow the rank across panels.
+    """
+    optimizers = list(dict.fromkeys(optimizer for _, _, optimizer in ranked))
+    fig = _figure((5.2 * len(optimizers) if len(optimizers) > 1 else 10, 5.5))
+    axes = fig.subplots(1, len(optimizers), squeeze=False)[0]
+    colours = _colours(len(ranked))
+    for ax, optimizer in zip(axes, optimizers, strict=True):
+        for rank, (label, spec, used) in enumerate(ranked):
+            if used == optimizer:
+                values = curve(spec, total_steps)
+                ax.plot(values, color=colours[rank], linewidth=1.6, label=_label(label, spec))
+        _style_axes(ax, total_steps, log_y=False)
+        ax.set_title(optimizer if len(optimizers) > 1 else "", fontsize=10)
+        ax.legend(loc="upper right", fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+def trial_figure(
+    schedule: ScheduleSpec,
+    total_steps: int,
+    epochs: Sequence[Mapping[str, Any]],
+    metric: str,
+    *,
+    title: str,
+) -> Any:
+    """One trial: its schedule's LR over ``total_steps`` (with the LR each report saw as dots)
+    above its validation ``metric`` at each report, on the same step axis."""
+    fig = _figure((9, 6.5))
+    lr_ax, metric_ax = fig.subplots(2, 1, sharex=True)
+    lr_ax.plot(curve(schedule, total_steps), linewidth=1.6, label=describe(schedule))
+    seen = [(row["step"], row["lr"]) for row in epochs if row.get("lr") is not None]
+    if seen:
+        lr_ax.plot(*zip(*seen, strict=True), "o", markersize=4, label="LR at each report")
+    _style_axes(lr_ax, total_steps, log_y=False)
+    lr_ax.set_xlabel("")
+    lr_ax.legend(loc="upper right", fontsize=8)
+    scored = [(row["step"], row["value"]) for row in epochs if row.get("value") is not None]
+    if scored:
+        metric_ax.plot(*zip(*scored, strict=True), "o-", color="tab:orange", linewidth=1.6)
+    else:
+        metric_ax.text(0.5, 0.5, "no validation result", ha="center", transform=metric_ax.transAxes)
+    metric_ax.set_xlabel("optimizer update (step)")
+    metric_ax.set_ylabel(metric)
+    metric_ax.grid(True, alpha=0.3)
+    fig.suptitle(title)
+    return fig

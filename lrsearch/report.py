@@ -14,7 +14,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from lrsearch.plots import describe, schedules_figure, to_svg, trial_curves_figure
+from lrsearch.plots import describe, schedules_figure, to_svg, top_k_figure, trial_curves_figure
 from lrsearch.service.report_data import ReportData, TrialRow, rank_key
 
 MAX_CURVES = 400  # validation curves drawn; beyond this the plot is ink, not information
@@ -106,9 +106,14 @@ def _best_section(data: ReportData, ranked: list[TrialRow], steps: int) -> str:
 def _top_k_section(top: list[TrialRow], steps: int) -> str:
     if len(top) < 2:
         return ""
-    labelled = [(f"#{r.number} ({_f(r.value)})", r.schedule) for r in top]
-    fig = schedules_figure(labelled, steps, title=f"Top {len(top)} schedules over {steps:,} steps")
+    ranked = [(f"#{r.number} ({_f(r.value)})", r.schedule, r.optimizer) for r in top]
+    title = f"Top {len(top)} schedules over {steps:,} steps"
+    fig = top_k_figure(ranked, steps, title=title + _by_optimizer(top))
     return f"<h2>Top {len(top)} schedules</h2>{to_svg(fig)}"
+
+
+def _by_optimizer(top: list[TrialRow]) -> str:
+    return ", by optimizer" if len({r.optimizer for r in top}) > 1 else ""
 
 
 def _curves_section(data: ReportData, ranked: list[TrialRow]) -> str:

@@ -16,9 +16,9 @@ from benchmarks.quality.scoring import (
     discordant_share,
     early_final_pairs,
     early_final_rank,
-    schedule_score_pairs,
     pick,
     regret,
+    schedule_score_pairs,
     spearman,
     within_budget,
 )

@@ -172,6 +172,9 @@ class TrialPublic(_Out):
     params: dict[str, Any]
     schedule: dict[str, Any] | None
     optimizer: str | None
+    baseline: str | None = Field(
+        None, description="the classic schedule this trial ran, if a baseline (not sampled)"
+    )
     attempt: int
     worker: str | None
     fail_reason: str | None
@@ -182,6 +185,13 @@ class TrialPublic(_Out):
 
 class TrialDetail(TrialPublic):
     epochs: list[EpochPublic]
+    steps: int | None = Field(
+        None, description="updates the trial trains in full (its schedule's length)"
+    )
+    fail_traceback: str | None = Field(
+        None, description="the last lines of the traceback of a trial that raised"
+    )
+    log_tail: str | None = Field(None, description="the last lines the trial's code printed")
     lr: list[float] | None = Field(None, description="the schedule rendered for ?steps=N")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from lrsearch.cli import db, extras, manage, run, schedules, search, serve, studies
+from lrsearch.cli import db, extras, manage, run, schedules, search, serve, studies, trial
 from lrsearch.cli.app import app
 from lrsearch.errors import (
     ConflictError,
@@ -31,6 +31,7 @@ __all__ = [
     "search",
     "serve",
     "studies",
+    "trial",
 ]
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import signal
+from collections.abc import Callable
 from types import FrameType
 from typing import Annotated
 
@@ -29,7 +31,9 @@ StorageOption = Annotated[
         help="SQLAlchemy URL (default: LRSEARCH_STORAGE_URL, else sqlite:///lrsearch.db).",
     ),
 ]
-DeviceOption = Annotated[str, typer.Option(help="cpu, cuda or auto.")]
+DeviceOption = Annotated[
+    str, typer.Option(help="cpu, cuda, cuda:N, mps or auto (CUDA when there is one).")
+]
 ThreadsOption = Annotated[
     int | None, typer.Option(help="torch threads per worker (default: cores / workers).", min=1)
 ]
@@ -77,9 +81,18 @@ def _root(
     """lrsearch: find the best learning-rate schedule for a model."""
 
 
-def check_device(device: str) -> None:
-    if device not in ("cpu", "auto") and not device.startswith("cuda"):
-        raise InvalidInputError("--device", f"{device!r} is not allowed: must be cpu, cuda or auto")
+DEVICE_PATTERN = re.compile(r"cpu|auto|mps|cuda(:\d{1,3})?")
+
+
+def check_device(device: str, problem: Callable[[str], str | None] | None = None) -> None:
+    """A ``--device`` spelled right, and (with ``problem``) present on this machine."""
+    if DEVICE_PATTERN.fullmatch(device) is None:
+        raise InvalidInputError(
+            "--device", f"{device!r} is not allowed: must be cpu, cuda, cuda:N, mps or auto"
+        )
+    found = problem(device) if problem is not None else None
+    if found is not None:
+        raise InvalidInputError("--device", found)
 
 
 def show(value: object) -> str:

@@ -18,9 +18,11 @@ from lrsearch.spec import parse_spec
 DEFAULT_STEPS = 1000  # plotted length of a best trial that recorded none (older searches)
 
 
-def print_results(settings: Settings, name: str, folder: Path, *, named_storage: bool) -> None:
-    """Print the search's counts and best config; plot the best schedule and the curves
-    (with matplotlib, the ``plots`` extra)."""
+def print_results(settings: Settings, name: str, folder: Path, *, named_storage: bool) -> bool:
+    """Print the search's counts and best config; plot the best schedule and the curves.
+
+    Returns whether there is a best (some trial completed).
+    """
     console = Console()
     with service.Backend.from_settings(settings) as backend:
         found = service.get_study(backend, name).search
@@ -37,13 +39,15 @@ def print_results(settings: Settings, name: str, folder: Path, *, named_storage:
             best = service.best_config(backend, name)
         except NotFoundError:
             console.print("no trial completed, so there is no best schedule")
-            return
+            return False
         curves = [(c.number, c.state, c.values) for c in service.trial_curves(backend, name)]
+        baseline = service.trial_detail(backend, name, best["trial_number"])["baseline"]
     schedule = ScheduleSpec.from_dict(best["schedule"], complete=True)
     console.print(_best_table(name, best, schedule))
+    console.print(_found_how(found, baseline, best["steps"]))
     if importlib.util.find_spec("matplotlib") is None:
         console.print("plots: skipped, they need the plots extra: pip install 'lrsearch[plots]'")
-        return
+        return True
     from lrsearch.plots import plot_schedules, plot_trial_curves
 
     steps = best["steps"] or parse_spec(found.spec).budget.steps or DEFAULT_STEPS
@@ -64,6 +68,31 @@ def print_results(settings: Settings, name: str, folder: Path, *, named_storage:
     where = f" --storage {settings.storage_url}" if named_storage else ""
     console.print(f"as JSON: lrsearch best {name}{where}")
     console.print(f"the report, with the baselines: lrsearch report {name}{where} -o report.html")
+    return True
+
+
+def _found_how(found: service.Search, baseline: str | None, steps: int | None) -> str:
+    """Whether a baseline won, and the length the schedules were searched at."""
+    lines = []
+    if baseline is not None:
+        searched = found.finished - _baselines(found)
+        lines.append(
+            f"[yellow]the best is a baseline[/yellow] ({baseline}, the classic schedule at its "
+            f"usual LR): none of the {searched} searched trials beat it"
+        )
+    if steps:
+        lines.append(
+            f"schedules were searched on {steps:,} optimizer steps per trial; every time "
+            "parameter is a fraction of the run, so the best renders for any length "
+            f"(GET /v1/studies/{found.name}/best?steps=N)"
+        )
+    return "\n".join(lines)
+
+
+def _baselines(found: service.Search) -> int:
+    from lrsearch.space import baseline_configs
+
+    return len(baseline_configs(parse_spec(found.spec)))
 
 
 def _best_table(name: str, best: dict[str, object], schedule: ScheduleSpec) -> Table:

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from lrsearch.cli.app import (
     DeviceOption,
@@ -24,6 +25,7 @@ from lrsearch.cli.app import (
     command_settings,
     hang_up_as_terminate,
 )
+from lrsearch.config import Settings
 from lrsearch.errors import InvalidInputError
 
 SpecArgument = Annotated[Path, typer.Argument(help="The search spec, a TOML file.")]
@@ -55,21 +57,24 @@ def search(
 
     if workers < 1:
         raise InvalidInputError("--workers", f"{workers} is out of range: must be >= 1")
-    check_device(device)
+    from lrsearch.search.devices import probe_device
+
+    check_device(device, probe_device)  # before the search is created: nothing left queued
     parsed = load_spec_file(spec)
     settings = command_settings(storage)
     found = prepare_search(settings, parsed)
     folder = out or Path("lrsearch-results") / parsed.name
     signal.signal(signal.SIGTERM, _interrupt)  # a process manager's stop is a Ctrl-C here
     hang_up_as_terminate()  # and so is a closed terminal
+    console = Console(stderr=True)
+    if not console.is_terminal:  # a log file: one wide line per refresh, not 80 columns
+        console = Console(stderr=True, width=160)
     if found.remaining > 0:
-        console = Console(stderr=True)
-        if not console.is_terminal:  # a log file: one wide line per refresh, not 80 columns
-            console = Console(stderr=True, width=160)
         if found.finished:
             console.print(f"resuming {parsed.name}: {found.finished} of {found.trial_budget} done")
-        url = settings.storage_url
-        outcome = _run_with_progress(url, parsed.name, workers, device, threads, folder, console)
+        outcome = _run_with_progress(
+            settings, parsed.name, workers, device, threads, folder, console
+        )
         if outcome.worker_errors:
             for error in outcome.worker_errors:
                 console.print(f"[red]a worker failed:[/red]\n{error}")
@@ -81,7 +86,24 @@ def search(
                 "run the same command to resume"
             )
             raise typer.Exit(130)
-    print_results(settings, parsed.name, folder, named_storage=storage is not None)
+    has_best = print_results(settings, parsed.name, folder, named_storage=storage is not None)
+    _exit_unless_ok(settings, parsed.name, has_best, console)
+
+
+def _exit_unless_ok(settings: Settings, name: str, has_best: bool, console: Console) -> None:
+    """Exit 1 when the search failed (its error printed) or no trial completed."""
+    from lrsearch import store
+
+    engine = store.make_engine(settings.storage_url, settings.sqlite_timeout_s)
+    try:
+        found = store.get_search(engine, name)
+    finally:
+        engine.dispose()
+    if found.status == "failed":
+        console.print(f"[red]search failed:[/red] {escape(found.error or 'no reason recorded')}")
+        raise typer.Exit(1)
+    if not has_best:
+        raise typer.Exit(1)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -89,7 +111,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _run_with_progress(
-    url: str,
+    settings: Settings,
     name: str,
     workers: int,
     device: str,
@@ -97,31 +119,16 @@ def _run_with_progress(
     folder: Path,
     console: Console,
 ) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from lrsearch.cli.progress import progress_view
     from lrsearch.search.local import run_local
+    from lrsearch.service import Backend
 
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[stats]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, refresh_per_second=4) as progress:
-        bar = progress.add_task(name, total=None, stats="starting workers")
-
-        def show(search: Any, best: Any) -> None:
-            best_text = f"{best.value:.4g}" if best is not None else "-"
-            stats = (
-                f"complete {search.n_complete} · pruned {search.n_pruned} · "
-                f"failed {search.n_failed} · running {max(search.running, 0)} · "
-                f"retried {search.n_retried} · best {search.metric} {best_text}"
-            )
-            progress.update(bar, total=search.trial_budget, completed=search.finished, stats=stats)
-
+    with (
+        Backend.from_settings(settings) as backend,
+        progress_view(backend, name, console, summary_s=settings.summary_s) as show,
+    ):
         return run_local(
-            url,
+            settings.storage_url,
             name,
             workers=workers,
             device=device,
@@ -161,9 +168,12 @@ def worker(
 
     Start one on every host that reaches the database: the budget of each search is shared.
     """
+    from lrsearch.search import agent_log
+    from lrsearch.search.devices import device_problem
     from lrsearch.search.worker import GracefulStop, Worker, WorkerStopped
 
-    check_device(device)
+    check_device(device, device_problem)
+    agent_log.configure()  # one line per trial claimed and ended, on stderr
     settings = command_settings(storage)
     stop = GracefulStop()
     stop.install()

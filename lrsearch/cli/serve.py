@@ -6,7 +6,6 @@ as ``lrsearch worker`` subprocesses started by lrsearch.search.local (torch-free
 
 from __future__ import annotations
 
-import errno
 import signal
 import socket
 import sys
@@ -59,9 +58,10 @@ def serve(
 
     from lrsearch.api import create_app
     from lrsearch.report import render  # matplotlib loads with the first report only
+    from lrsearch.search.devices import probe_device
     from lrsearch.search.local import start_workers, stop_workers, worker_command
 
-    check_device(device)
+    check_device(device, probe_device if workers else None)
     check_port(host, port)
     settings = command_settings(storage)
     settings = settings.model_copy(update={"dev": True}) if dev else settings
@@ -110,14 +110,9 @@ def check_port(host: str, port: int) -> None:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(address)
-        except OSError as exc:
-            reason = (exc.strerror or str(exc)).lower()
-            hint = "; another server listens there: pick another --port"
-            raise InvalidInputError(
-                "--port",
-                f"cannot listen on {where}: {reason}"
-                + (hint if exc.errno == errno.EADDRINUSE else ""),
-            ) from None
+        except OSError as exc:  # as `lrsearch dashboard` words it
+            reason = exc.strerror or str(exc)
+            raise InvalidInputError("--port", f"cannot listen on {where}: {reason}") from None
 
 
 def _prepare_database(settings: Settings) -> None:
@@ -143,7 +138,6 @@ def dashboard(
     from lrsearch.dashboard import serve_dashboard
     from lrsearch.service import Backend
 
-    check_port(host, port)
     settings = command_settings(storage)
     with Backend.current(settings) as backend:  # a wrong URL is one line, not an empty page
         storage_ = backend.optuna_storage()
@@ -153,4 +147,5 @@ def dashboard(
             host,
             port,
             on_ready=lambda address: print(f"optuna-dashboard: {address} on {url}", flush=True),
+            artifact_dir=settings.artifact_path,
         )

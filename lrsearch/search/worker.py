@@ -35,7 +35,11 @@ import torch
 
 from lrsearch.config import Settings
 from lrsearch.errors import LeaseLost, NotFoundError, StoreUnavailable, WorkerStopped
+from lrsearch.search import agent_log
+from lrsearch.search.artifacts import TrialPlots
 from lrsearch.search.factory import make_pruner, make_sampler
+from lrsearch.search.failures import TrialError
+from lrsearch.search.failures import describe as describe_failure
 from lrsearch.search.ledger import Outcome, RunningTrial, TrialLedger
 from lrsearch.search.objective import TrialOutcome, run_trial
 from lrsearch.search.recovery import Heartbeat
@@ -130,6 +134,8 @@ class Worker:
         # same name must never run the old spec. The id alone is not enough on SQLite, which
         # hands a deleted last row's id to the next insert; the creation time tells them apart.
         self._contexts: dict[tuple[int, datetime], _SearchContext] = {}
+        # LR curves on the dashboard's trial pages, beside the database this worker uses
+        self.plots = TrialPlots.from_settings(self.settings.with_storage(storage_url))
 
     def run(self) -> WorkerSummary:
         """Run trials until nothing is left (or forever with ``wait``)."""
@@ -216,6 +222,7 @@ class Worker:
             if run is None:  # reaped while asking: the slot went back already
                 self.summary.add(Outcome.LOST)
                 return True
+        agent_log.claimed(run)
         if self.stop.requested:
             with self.stop.critical():
                 self.ledger.abandon(run)
@@ -227,6 +234,9 @@ class Worker:
     def _run_trial(self, ctx: _SearchContext, run: RunningTrial) -> None:
         try:
             result = self._train(ctx, run)
+            self.plots.attach(  # a stop: abandoned
+                self.ledger, run, ctx.spec, getattr(ctx.runner, "task", None), result
+            )
         except LeaseLost:
             log.warning("lost the lease of trial %d of %s: dropped", run.number, run.search.name)
             self.ledger.drop(run.lease)
@@ -238,28 +248,31 @@ class Worker:
                 self.summary.add(Outcome.INTERRUPTED)
             raise
         with self.stop.critical():
-            outcome = result.outcome if result is not None else Outcome.FAILED
+            done = result if isinstance(result, TrialOutcome) else None
+            outcome = done.outcome if done is not None else Outcome.FAILED
             recorded = self.ledger.finish(
                 run,
                 outcome,
-                value=result.value if result is not None else None,
-                config={**result.config.to_dict(), "trial_number": run.number} if result else None,
-                reason=result.reason if result is not None else "error",
+                value=done.value if done is not None else None,
+                config={**done.config.to_dict(), "trial_number": run.number} if done else None,
+                reason=result.reason,
+                stop_after_failures=ctx.spec.search.stop_after_failures,
             )
             self.summary.add(outcome if recorded else Outcome.LOST)
+        agent_log.finished(run, result, outcome, recorded)
         if self.stop.requested:
             raise WorkerStopped("stopped by signal")  # after recording: nothing to give back
 
-    def _train(self, ctx: _SearchContext, run: RunningTrial) -> TrialOutcome | None:
+    def _train(self, ctx: _SearchContext, run: RunningTrial) -> TrialOutcome | TrialError:
         try:
             return run_trial(self.ledger, run, ctx.spec, ctx.runner, self.device, self.runs_root)
         except StoreUnavailable:
             raise  # the database is gone past the retry deadline: not the trial's fault
         except Exception as exc:  # a bug in a user task must not kill the search
             log.exception("trial %d of %s raised", run.number, run.search.name)
-            reason = f"error: {type(exc).__name__}: {exc}"[:500]
-            self.ledger.set_attrs(run, {"fail_reason": reason})
-            return None
+            error = describe_failure(exc)
+            self.ledger.set_attrs(run, error.attrs)
+            return error
 
 
 def run_worker(

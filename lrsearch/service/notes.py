@@ -6,8 +6,10 @@ named, and which trials are the classic baselines (trials without parameters, on
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from lrsearch.schedules import ScheduleSpec
 from lrsearch.space import TrialConfig, baseline_configs
 from lrsearch.spec import SearchSpec
 
@@ -42,6 +44,7 @@ def study_note(
         "Each trial's user attribute `schedule` is its ScheduleSpec; intermediate values are "
         f"the validation `{metric}` per epoch.",
     ]
+    lines += ["", *READING_GUIDE]
     baselines = baseline_configs(spec) if baselines is None else baselines
     if baselines:
         first = baselines[0][1]
@@ -53,6 +56,54 @@ def study_note(
             "space) and carry the user attribute `baseline`.",
         ]
     return "\n".join(lines)
+
+
+READING_GUIDE = [
+    "### Reading the plots",
+    "- **Read**: *History*, and the *Slice* and *Hyperparameter Importance* of `family`, `lr`, "
+    "`optimizer` and `warmup_fraction`: every searched trial has them.",
+    "- **Do not over-read**: a `<family>.<param>` exists only in that family's trials (a "
+    "conditional parameter). The importance plot leaves such parameters out (it ranks only "
+    "what every trial has), which does not mean they do not matter; their slice shows one "
+    "family's few trials. *Contour*, *Parallel Coordinate* and *Rank* across two families' "
+    "parameters compare trials that never shared a space.",
+    "- `lr` is a peak LR whose scale depends on the optimizer (SGD's 0.1 is Adam's 0.001): "
+    "read its slice per optimizer, not as one trend.",
+    "- Each trial's page shows its LR curve (an artifact) and a note with its family, peak LR "
+    "and optimizer; baselines carry no parameters, so no parameter plot shows them.",
+]
+
+
+def trial_note(
+    schedule: ScheduleSpec,
+    optimizer: str,
+    optimizer_params: Mapping[str, object],
+    *,
+    baseline: str | None,
+    outcome: str,
+    steps: int | None,
+) -> str:
+    """A trial's note: what it ran (family, peak LR, optimizer) and how it ended; a baseline's
+    starts with its :func:`baseline_note` (``baseline``)."""
+    options = ", ".join(f"{k}={v}" for k, v in optimizer_params.items())
+    opt = f"{optimizer}({options})" if options else optimizer
+    params = ", ".join(f"{k}={_shown(v)}" for k, v in schedule.params.items())
+    lines = [
+        f"**{schedule.family}**" + (f" ({params})" if params else ""),
+        f"- peak LR **{schedule.lr:g}**"
+        + (f", warmup {schedule.warmup_fraction:g} of the run" if schedule.warmup_fraction else ""),
+        f"- optimizer **{opt}**",
+        f"- {outcome}" + (f" (over {steps:,} steps)" if steps else ""),
+    ]
+    if baseline:  # the baseline's own note first
+        lines.insert(0, baseline + "\n")
+    return "\n".join(lines)
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, tuple | list):
+        return ",".join(f"{v:g}" for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def baseline_note(name: str, config: TrialConfig) -> str:

@@ -8,6 +8,7 @@ study's size.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -57,10 +58,26 @@ def trial_detail(
         raise NotFoundError(f"study {name!r} has no trial {number}") from None
     data = trial_data(trial, store.trial_lease(backend.reader, search.id, number))
     data["epochs"] = store.epochs_of(backend.reader, name, number)
+    data["steps"] = planned_steps(search.spec, data["epochs"])
+    data["fail_traceback"] = trial.user_attrs.get("fail_traceback")
+    data["log_tail"] = trial.user_attrs.get("log_tail")
     if steps is not None and data["schedule"] is not None:
         spec = ScheduleSpec.from_dict(data["schedule"], complete=True)
         data["lr"] = curve(spec, steps).tolist()
     return data
+
+
+def planned_steps(spec: Mapping[str, Any], epochs: list[dict[str, Any]]) -> int | None:
+    """The updates a trial of this search trains in full: the spec's steps, or (epochs) what
+    its reports say, since every report covers as many updates (None before its first)."""
+    budget = spec.get("budget") or {}
+    if budget.get("steps"):
+        return int(budget["steps"])
+    if not epochs:
+        return None
+    last = epochs[-1]
+    reports = int(budget.get("epochs") or 10)  # SearchSpec's default length is 10 epochs
+    return max(1, round(int(last["step"]) * reports / (int(last["epoch"]) + 1)))
 
 
 def trial_curves(backend: Backend, name: str) -> list[TrialCurve]:
@@ -91,6 +108,7 @@ def trial_data(trial: FrozenTrial, lease: store.TrialLease | None) -> dict[str, 
         "params": dict(trial.params),
         "schedule": attrs.get("schedule"),
         "optimizer": config.get("optimizer"),
+        "baseline": attrs.get("baseline"),
         "attempt": int(attrs.get("attempt", lease.attempt if lease else 1)),
         "worker": lease.worker if lease else None,
         "fail_reason": attrs.get("fail_reason") or (lease.reason if lease else None),

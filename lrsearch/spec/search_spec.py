@@ -87,6 +87,9 @@ class SearchOptions(_Strict):
     startup_trials: StrictInt = Field(
         5, ge=0, le=10_000, description="trials before the sampler and the pruner start to act"
     )
+    stop_after_failures: StrictInt = Field(
+        3, ge=0, le=1_000_000, description="stop when the first N trials fail alike (0: never)"
+    )
 
 
 class Space(_Strict):

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from lrsearch.store.baselines import TunedBest, baselines_due, open_baselines, settle_baseline
 from lrsearch.store.counters import close_lease, count, update_best
+from lrsearch.store.failures import counts_toward_stop, stop_if_failing
 from lrsearch.store.leases import Lease
 from lrsearch.store.models import best, epoch_metrics, searches
 from lrsearch.store.outcome import Outcome
@@ -31,11 +32,14 @@ def record_trial(
     value: float | None = None,
     config: Mapping[str, Any] | None = None,
     reason: str | None = None,
+    stop_after_failures: int = 0,
 ) -> bool:
     """Count a finished trial and close its lease; a complete one may become the best.
 
     All in one transaction. Returns False (and changes nothing) when the lease was already
-    reaped, so a worker that was presumed dead never counts a trial twice.
+    reaped, so a worker that was presumed dead never counts a trial twice. A failure may stop
+    the search: when its first ``stop_after_failures`` trials all failed with ``reason``
+    (see failures.py).
     """
     with transaction(engine) as conn:
         recorded = record_trial_in(
@@ -46,6 +50,7 @@ def record_trial(
             value=value,
             config=config,
             reason=reason,
+            stop_after_failures=stop_after_failures,
         )
     return recorded.recorded
 
@@ -68,18 +73,23 @@ def record_trial_in(
     value: float | None = None,
     config: Mapping[str, Any] | None = None,
     reason: str | None = None,
+    stop_after_failures: int = 0,
     baseline: str | None = None,
     baselines: int = 0,
 ) -> Recorded:
     """:func:`record_trial` in the caller's transaction. ``baseline``: the trial is that
     baseline (its ``lr_baselines`` row is settled); ``baselines``: how many baselines the
-    search runs after its own trials; counting its last own trial opens their slots."""
+    search runs after its own trials; counting its last own trial opens their slots (unless
+    the failure it records stopped the search)."""
     search = lock_search(conn, lease.search_id)
     if not close_lease(conn, lease.id, outcome, reason):
         return Recorded(False)
     count(conn, search, outcome)
     if outcome is Outcome.COMPLETE and value is not None and config is not None:
         update_best(conn, search, trial_number, value, config)
+    failing = outcome is Outcome.FAILED and reason is not None and counts_toward_stop(reason)
+    if failing and stop_if_failing(conn, search, reason or "", stop_after_failures):
+        return Recorded(True)  # stopped: no baselines
     if baseline is not None and outcome.final:
         settle_baseline(conn, search.id, baseline, trial_number, outcome, value)
     if baseline is None and baselines_due(search, outcome, baselines):

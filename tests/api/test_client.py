@@ -16,9 +16,16 @@ from lrsearch.client import LRSearchClient
 @pytest.fixture
 def api(client: TestClient) -> Iterator[LRSearchClient]:
     """The client, its requests served by the app over the finished search."""
-    with LRSearchClient(
-        "http://testserver", TOKEN, transport=httpx.MockTransport(client.send)
-    ) as c:
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        # The test client may speak another HTTP library (starlette picks httpx2 when it is
+        # installed, as huggingface_hub brings it): hand it the request's parts, not the object.
+        answer = client.request(
+            request.method, str(request.url), headers=request.headers, content=request.content
+        )
+        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
+
+    with LRSearchClient("http://testserver", TOKEN, transport=httpx.MockTransport(serve)) as c:
         yield c
 
 

@@ -116,6 +116,8 @@ def test_a_different_spec_under_the_same_name_is_refused(
 
     prepare_search(db_url, parse_spec(make_spec()))
     with pytest.raises(ConflictError, match="different spec"):
+        prepare_search(db_url, parse_spec(make_spec(budget={"trials": 4, "epochs": 3})))
+    with pytest.raises(ConflictError, match="run `lrsearch extend t --trials 5`"):  # budget only
         prepare_search(db_url, parse_spec(make_spec(budget={"trials": 9, "epochs": 2})))
 
 

@@ -250,3 +250,34 @@ def test_a_missing_program_fails_the_search_once(tmp_path: Path) -> None:
     engine.dispose()
     assert search.status == "failed"
     assert "'no-such-trainer' is not on this agent's PATH" in (search.error or "")
+
+
+CHECK_INTERPRETER = """
+import os, sys
+import lrsearch.trial
+assert sys.executable == os.environ["EXPECTED_PYTHON"], (sys.executable, os.environ["PATH"])
+assert os.environ["OMP_NUM_THREADS"] == "1", os.environ["OMP_NUM_THREADS"]
+lrsearch.trial.current().report(0, score=1.0)
+"""
+
+
+def test_a_bare_python_is_the_agents_interpreter_with_its_share_of_the_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    spec = command_spec(
+        tmp_path,
+        "",
+        # a PATH whose first python (if any) is not the agent's
+        command=["python", "-c", CHECK_INTERPRETER],
+        env={"EXPECTED_PYTHON": sys.executable, "PATH": "/usr/bin:/bin"},
+        metric="score",
+        direction="maximize",
+        budget={"trials": 1, "steps": 10, "evals": 1},
+        search={"sampler": "random", "seed": 0, "pruner": "none"},
+    )
+    made = run_search(url, tmp_path, spec)  # the worker runs with threads=1
+    [trial] = trials_of(url, "cmd")
+    log = (Path(made.runs_dir) / "cmd" / "trial-0" / "trial.log").read_text()
+    assert trial.state.name == "COMPLETE", log

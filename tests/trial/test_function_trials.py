@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,10 @@ from lrsearch.search.runners.inprocess import load_objective
 from lrsearch.search.worker import Worker
 from lrsearch.spec import parse_spec
 from tests.trial.test_command_trials import epoch_rows, trials_of
+
+# The objective lives in tests/trial/objectives.py: importable from the repository's root.
+REPO = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
 
 SPEC = """
 name = "fn"
@@ -43,6 +48,7 @@ def test_lrsearch_search_runs_function_trials_with_two_workers(db_url: str, tmp_
     done = subprocess.run(
         [sys.executable, "-m", "lrsearch", *args],
         cwd=tmp_path,
+        env=ENV,
         capture_output=True,
         text=True,
         timeout=300,
@@ -109,6 +115,7 @@ def test_lrsearch_run_calls_the_function_with_a_standalone_trial(tmp_path: Path)
     done = subprocess.run(
         [sys.executable, "-m", "lrsearch", "run", "spec.toml", "--schedule", "s.json"],
         cwd=tmp_path,
+        env=ENV,
         capture_output=True,
         text=True,
         timeout=120,

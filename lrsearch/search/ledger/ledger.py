@@ -244,10 +244,13 @@ class TrialLedger:
         value: float | None = None,
         config: Mapping[str, Any] | None = None,
         reason: str | None = None,
+        stop_after_failures: int = 0,
     ) -> bool:
         """Tell Optuna the outcome, then count it with the lease (and maybe the best).
 
         False when the lease was reaped meanwhile: the trial was re-queued; nothing is counted.
+        A failure stops the search when its first ``stop_after_failures`` trials all failed
+        with the same ``reason`` (decided in the same transaction, see store/failures.py).
         """
         try:
             self.record_epochs(run)
@@ -258,7 +261,8 @@ class TrialLedger:
             lambda: oc.tell(run.study, run.trial, outcome.trial_state, value), "tell the result"
         )
         recorded = told and self.retry(
-            lambda: self._record(run, outcome, value, config, reason), "record the result"
+            lambda: self._record(run, outcome, value, config, reason, stop_after_failures),
+            "record the result",
         )
         self.drop(run.lease)
         return recorded
@@ -357,6 +361,7 @@ class TrialLedger:
         value: float | None,
         config: Mapping[str, Any] | None,
         reason: str | None,
+        stop_after_failures: int,
     ) -> bool:
         """Count the trial (store.record_trial_in). In a search with baselines, the count of
         its last own trial also opens their slots and queues them at the tuned best's LR, in
@@ -374,6 +379,7 @@ class TrialLedger:
                 value=value,
                 config=config,
                 reason=reason,
+                stop_after_failures=stop_after_failures,
                 baseline=None if name is None else str(name),
                 baselines=due,
             )

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -53,14 +54,27 @@ def make_runner(
         return FunctionRunner(load_objective(spec.objective), spec.objective)
     if not isinstance(spec.command, list):  # a template name is resolved when submitted
         raise CommandError(f"command template {spec.command!r} was never resolved")
-    check_program(spec.command[0], spec.cwd, spec.env)
+    argv = interpreter_first(spec.command)
+    check_program(argv[0], spec.cwd, spec.env)
     return CommandRunner(
-        tuple(spec.command),
+        argv,
         spec.cwd,
         dict(spec.env),
         settings.kill_grace_s,
         cuda_devices(device, worker_index),
     )
+
+
+def interpreter_first(command: Sequence[str]) -> tuple[str, ...]:
+    """``command`` with a bare ``python`` or ``python3`` replaced by this agent's interpreter.
+
+    The worker's own Python has lrsearch (and, usually, the user's packages) installed; the
+    first ``python`` on ``PATH`` may be another one when the virtual environment is not
+    activated. A path (``/opt/py/bin/python``, ``.venv/bin/python``) is kept as given.
+    """
+    if command and command[0] in ("python", "python3"):
+        return (sys.executable, *command[1:])
+    return tuple(command)
 
 
 def check_program(program: str, cwd: str | None, env: Mapping[str, str]) -> None:

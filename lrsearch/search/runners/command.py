@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import torch
+
 from lrsearch.search.runners.backend import TrialBackend
 from lrsearch.search.runners.base import RunResult
 from lrsearch.search.runners.channel_server import ChannelServer
@@ -40,6 +42,7 @@ POLL_S = 0.05
 # Never handed to a child: the database and the API are the worker's, not the trial's.
 WITHHELD_ENV = ("LRSEARCH_STORAGE_URL", "LRSEARCH_API_TOKEN", "LRSEARCH_URL")
 PR_SET_PDEATHSIG = 1
+THREADS_ENV = "OMP_NUM_THREADS"
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,9 @@ class CommandRunner:
     def child_env(self, server: ChannelServer) -> dict[str, str]:
         """The worker's environment without its secrets, the spec's env, and the channel."""
         env = {k: v for k, v in os.environ.items() if k not in WITHHELD_ENV}
+        # The agent's share of the cores (set_thread_budget), unless the spec or the agent's
+        # own environment says otherwise: local agents' trials must not oversubscribe them.
+        env.setdefault(THREADS_ENV, str(torch.get_num_threads()))
         env.update(self.env)
         env[SOCKET_ENV], env[TOKEN_ENV] = server.path, server.token
         if self.cuda_devices is not None:
