@@ -21,7 +21,9 @@ from lrsearch.config import Settings
 from lrsearch.schedules import ScheduleSpec
 from lrsearch.search.factory import make_pruner
 from lrsearch.search.ledger import RunningTrial, TrialLedger
+from lrsearch.search.local import prepare_search
 from lrsearch.search.pruning import SLACK, ScheduleAwarePruner, decay_left, fraction_done
+from lrsearch.search.worker import run_worker
 from lrsearch.service.create import open_search
 from lrsearch.spec import SearchSpec, parse_spec
 from lrsearch.store.models import epoch_metrics
@@ -266,3 +268,28 @@ def test_the_rung_query_reads_the_rung_index(sqlite_url: str) -> None:
         assert any("ix_lr_epoch_metrics_rung" in str(row) for row in plan), plan
     finally:
         rungs.ledger.close()
+
+
+def test_a_search_with_the_schedule_pruner_runs_and_prunes(sqlite_url: str) -> None:
+    data = {
+        "name": "whole",
+        "task": "digits-mlp",
+        "task_options": {"hidden": 16},
+        "budget": {"trials": 10, "epochs": 4},
+        "search": {"sampler": "random", "seed": 1, "pruner": "schedule", "startup_trials": 2},
+        "space": {"families": ["constant", "cosine"], "lr": [1e-4, 1.0], "optimizers": ["sgd"]},
+        "baselines": False,
+    }
+    prepare_search(sqlite_url, parse_spec(data))
+    summary = run_worker(sqlite_url, "whole", threads=1)
+    assert summary.complete + summary.pruned + summary.failed == 10
+    assert summary.pruned >= 1
+    engine = store.make_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            missing = conn.execute(
+                sa.select(sa.func.count()).where(epoch_metrics.c.decay_left.is_(None))
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert missing == 0  # every searched trial's epochs carry their decay left
