@@ -213,7 +213,8 @@ class SearchSpec(_Strict):
     space: Space = Space()
     baselines: StrictBool = Field(
         True,
-        description="run the classic schedules at the classic LR first, to compare against",
+        description="after the search's own trials, run the classic schedules at the tuned "
+        "best's LR (on slots of their own), to compare against",
     )
 
     @field_validator("task")
