@@ -274,12 +274,19 @@ def pick_epochs(task: TensorTask, lr: float, target_s: float) -> tuple[int, floa
 
 
 def overhead_spec(name: str, task: str, lr: float, epochs: int) -> dict[str, Any]:
-    """One fixed point: cosine to 0, lr fixed, SGD, no warmup, no pruner."""
+    """One fixed point: cosine to 0, lr fixed, SGD, no warmup, the default sampler and pruner.
+
+    The same trial as the plain loop's (schedule, optimizer, LR and seed), searched with
+    lrsearch's defaults: TPE and the median pruner, asked after every epoch. Baselines are
+    off: they run after the budget, as trials of their own, and are no part of one trial's
+    overhead.
+    """
     return {
         "name": name,
         "task": task,
         "budget": {"trials": 1, "epochs": epochs},
-        "search": {"sampler": "tpe", "seed": 0, "pruner": "none"},
+        "search": {"seed": OVERHEAD_SEED},  # sampler and pruner: the defaults
+        "baselines": False,
         "space": {
             "families": ["cosine"],
             "lr": [lr, lr],
@@ -309,6 +316,7 @@ def lrsearch_trial(workdir: Path, label: str, task: str, lr: float, epochs: int)
     (trial,) = load_trials(url, spec.name)
     assert trial.datetime_start is not None and trial.datetime_complete is not None
     assert trial.value is not None
+    check_same_trial(trial.user_attrs["config"], lr)
     return LrsearchRun(
         worker_wall_s=wall,
         setup_rerun_s=setup,
@@ -317,6 +325,25 @@ def lrsearch_trial(workdir: Path, label: str, task: str, lr: float, epochs: int)
         metric=float(trial.value),
         db_statements=getattr(summary, "statements", None),
     )
+
+
+def check_same_trial(config: dict[str, Any], lr: float) -> None:
+    """The lrsearch trial trained what the plain loop trains: cosine to 0 at ``lr`` without
+    warmup, lrsearch's sgd, the same seed."""
+    ran = (
+        ScheduleSpec.from_dict(config["schedule"], complete=True),
+        config["optimizer"],
+        config["optimizer_params"],
+        config["seed"],
+    )
+    same = (
+        ScheduleSpec.create("cosine", lr, {"final_ratio": 0.0}),
+        "sgd",
+        PLAIN_SGD,
+        OVERHEAD_SEED,
+    )
+    if ran != same:
+        raise RuntimeError(f"the lrsearch trial trained {ran}, not the plain loop's {same}")
 
 
 def measure_overhead(sizes: Sizes, workdir: Path) -> OverheadResult:
@@ -416,6 +443,7 @@ def throughput_spec_toml(sizes: Sizes) -> str:
         [
             'name = "throughput"',
             'task = "digits-mlp"',
+            "baselines = false",  # they would run after the budget: trials of the budget only
             "",
             "[budget]",
             f"trials = {sizes.throughput_trials}",
@@ -539,6 +567,7 @@ def pruning_spec(sizes: Sizes, pruner: str) -> dict[str, Any]:
             "startup_trials": sizes.pruning_startup_trials,
         },
         "space": PRUNING_SPACE,
+        "baselines": False,  # they run after the budget, never pruned: the same in both
     }
 
 

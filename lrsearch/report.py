@@ -176,6 +176,9 @@ def _baseline_section(data: ReportData) -> str:
     tuned_label = f"tuned best (trial {best.number})" if best else "tuned best"
     return (
         "<h2>Baselines: the classic schedules vs the tuned best</h2>"
+        "<p>Run after the search, outside its budget, at the tuned best's optimizer, peak LR, "
+        "warmup and seed (the classic LR when no searched trial completed): only the decay "
+        "differs.</p>"
         f"<table><tr><th>baseline</th><th>peak LR</th><th>optimizer</th><th>state</th>"
         f"<th>{_e(data.search.metric)}</th><th>{_e(tuned_label)}</th><th>gain</th></tr>"
         f"{''.join(rows)}</table>"

@@ -105,7 +105,17 @@ class Arm:
 ARMS: dict[str, Arm] = {
     arm.name: arm
     for arm in (
-        Arm("defaults", "lrsearch", "lrsearch defaults: 7 baselines first, TPE, median pruner"),
+        Arm(
+            "defaults",
+            "lrsearch",
+            "lrsearch defaults: TPE, median pruner, 7 baselines after the budget (outside it)",
+        ),
+        Arm(
+            "schedule-pruner",
+            "lrsearch",
+            "lrsearch with pruner = schedule (compares trials with as much LR decay left)",
+            pruner="schedule",
+        ),
         Arm("no-baselines", "lrsearch", "lrsearch with baselines = false", baselines=False),
         Arm("no-pruner", "lrsearch", "lrsearch with pruner = none", pruner="none"),
         Arm("random", "lrsearch", "lrsearch with sampler = random", sampler="random"),

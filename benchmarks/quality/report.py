@@ -100,6 +100,14 @@ def _headline(
             f"{_f(ef['mean'], 3)}; pairs of trials whose order flips: "
             f"{_f(ef['discordant_pairs'], 3)}"
         )
+        score = ef.get("schedule_score")
+        if score is not None:
+            lines.append(
+                f"  - the schedule-aware pruner's score at that epoch (share of trials with as "
+                f"much decay left that were better) vs final value: pooled "
+                f"{_f(score['pooled'], 3)} over {score['pooled_trials']} trials; mean over "
+                f"seeds {_f(score['mean'], 3)}"
+            )
     return [*lines, ""]
 
 

@@ -8,7 +8,8 @@
 - regret: per task, how far an arm's true score is from the best true score any arm's pick
   reached (>= 0).
 - :func:`early_final_rank`: Spearman's rank correlation between a trial's value after a third
-  of its epochs and its final value: how well an early look predicts the end.
+  of its epochs and its final value: how well an early look predicts the end;
+  :func:`schedule_score_pairs`: the same for the schedule-aware pruner's score.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from benchmarks.quality.arms import SearchRun, TrialRecord
 from benchmarks.quality.plan import BenchTask
 from lrsearch.errors import TrainingDiverged
 from lrsearch.schedules import ScheduleSpec
+from lrsearch.search.pruning import SLACK, decay_left
 from lrsearch.tasks.registry import load_task
 from lrsearch.train.loop import RunLength, train
 
@@ -128,6 +130,40 @@ def early_final_pairs(trials: Sequence[TrialRecord], epochs: int) -> list[tuple[
         for t in trials
         if t.state == "COMPLETE" and t.value is not None and early in t.intermediate
     ]
+
+
+def schedule_score_pairs(
+    trials: Sequence[TrialRecord], epochs: int, direction: str
+) -> list[tuple[float, float]]:
+    """(the schedule-aware pruner's score after a third of the epochs, final value, oriented so
+    that lower is better) of each complete trial of one search.
+
+    The score is what ``search.pruner = "schedule"`` judges by: the share of the search's other
+    searched trials with at least as much LR decay left (less the slack) that were better at
+    that epoch (0 when there are none to compare with); the pruner prunes above one half.
+    """
+    early = max(0, round(epochs / 3) - 1)
+    fraction = (early + 1) / epochs
+    seen = [
+        (t, t.intermediate[early], _decay_left(t, fraction))
+        for t in trials
+        if early in t.intermediate and t.config is not None and t.baseline is None
+    ]
+    minimize = direction == "minimize"
+    pairs = []
+    for trial, value, decay in seen:
+        if trial.state != "COMPLETE" or trial.value is None:
+            continue
+        refs = [v for other, v, d in seen if other is not trial and d >= decay - SLACK]
+        better = sum((v < value) if minimize else (v > value) for v in refs)
+        score = better / len(refs) if refs else 0.0
+        pairs.append((score, trial.value if minimize else -trial.value))
+    return pairs
+
+
+def _decay_left(trial: TrialRecord, fraction: float) -> float:
+    assert trial.config is not None
+    return decay_left(ScheduleSpec.from_dict(trial.config["schedule"], complete=True), fraction)
 
 
 def early_final_rank(trials: Sequence[TrialRecord], epochs: int) -> float | None:

@@ -18,6 +18,7 @@ from benchmarks.quality.scoring import (
     early_final_rank,
     pick,
     regret,
+    schedule_score_pairs,
     spearman,
     within_budget,
 )
@@ -155,6 +156,10 @@ def _early_final(mine: Sequence[Pick], bench: BenchTask) -> dict[str, Any]:
     per_seed = [early_final_rank(p.kept, bench.epochs) for p in runs]
     pairs = [pair for p in runs for pair in early_final_pairs(p.kept, bench.epochs)]
     found = [r for r in per_seed if r is not None]
+    scored = [schedule_score_pairs(p.kept, bench.epochs, bench.direction) for p in runs]
+    scored_seed = [spearman([a for a, _ in s], [b for _, b in s]) for s in scored]
+    scored_found = [r for r in scored_seed if r is not None]
+    pooled_scores = [pair for s in scored for pair in s]
     return {
         "early_epoch": max(1, round(bench.epochs / 3)),
         "per_seed": per_seed,
@@ -162,6 +167,12 @@ def _early_final(mine: Sequence[Pick], bench: BenchTask) -> dict[str, Any]:
         "pooled": spearman([a for a, _ in pairs], [b for _, b in pairs]),
         "pooled_trials": len(pairs),
         "discordant_pairs": discordant_share(pairs),
+        "schedule_score": {
+            "per_seed": scored_seed,
+            "mean": statistics.fmean(scored_found) if scored_found else None,
+            "pooled": spearman([a for a, _ in pooled_scores], [b for _, b in pooled_scores]),
+            "pooled_trials": len(pooled_scores),
+        },
     }
 
 

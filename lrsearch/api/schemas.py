@@ -222,6 +222,24 @@ class RetriedPublic(_Out):
     study: StudyPublic
 
 
+class BaselinePublic(_Out):
+    """A classic schedule run after the search at the tuned best's optimizer, peak LR, warmup
+    and seed, beside that tuned best."""
+
+    name: str
+    state: str = Field(description="queued until it ran; then complete, pruned or failed")
+    value: float | None
+    trial_number: int | None
+    schedule: dict[str, Any]
+    optimizer: str
+    tuned_trial: int | None = Field(description="the search's best own trial it is compared with")
+    tuned_value: float | None
+    gain: float | None = Field(
+        description="how much better the tuned best is (positive: better, in the metric's "
+        "direction)"
+    )
+
+
 class BestPublic(_Out):
     study: str
     metric: str
@@ -235,6 +253,9 @@ class BestPublic(_Out):
     steps: int | None = Field(description="optimizer updates the best trial trained for")
     baseline: str | None = Field(
         None, description="the classic schedule the best trial ran, when it is a baseline"
+    )
+    baselines: list[BaselinePublic] = Field(
+        default_factory=list, description="the classic schedules run after the search"
     )
     updated_at: UtcTime
     lr: list[float] | None = Field(None, description="the curve for ?steps=N updates")

@@ -75,10 +75,10 @@ def _found_how(found: service.Search, baseline: str | None, steps: int | None) -
     """Whether a baseline won, and the length the schedules were searched at."""
     lines = []
     if baseline is not None:
-        searched = found.finished - _baselines(found)
+        searched = found.finished - found.baseline_trials
         lines.append(
-            f"[yellow]the best is a baseline[/yellow] ({baseline}, the classic schedule at its "
-            f"usual LR): none of the {searched} searched trials beat it"
+            f"[yellow]the best is a baseline[/yellow] ({baseline}, the classic schedule at the "
+            f"tuned best's LR): none of the {searched} searched trials beat it"
         )
     if steps:
         lines.append(
@@ -87,12 +87,6 @@ def _found_how(found: service.Search, baseline: str | None, steps: int | None) -
             f"(GET /v1/studies/{found.name}/best?steps=N)"
         )
     return "\n".join(lines)
-
-
-def _baselines(found: service.Search) -> int:
-    from lrsearch.space import baseline_configs
-
-    return len(baseline_configs(parse_spec(found.spec)))
 
 
 def _best_table(name: str, best: dict[str, object], schedule: ScheduleSpec) -> Table:

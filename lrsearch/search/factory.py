@@ -6,6 +6,7 @@ import warnings
 
 import optuna
 
+from lrsearch.search.pruning import ScheduleAwarePruner
 from lrsearch.space import grid_space
 from lrsearch.spec import SearchSpec
 
@@ -37,7 +38,14 @@ def make_sampler(spec: SearchSpec, worker_index: int = 0) -> optuna.samplers.Bas
 
 
 def make_pruner(spec: SearchSpec) -> optuna.pruners.BasePruner:
+    """The spec's pruner. ``schedule`` is lrsearch's own (pruning.py): it compares a trial only
+    with trials that have at least as much LR decay left, so late decay is not punished."""
     name, reports = spec.search.pruner, spec.budget.reports
+    if name == "schedule":
+        return ScheduleAwarePruner(
+            min_references=max(1, spec.search.startup_trials),
+            warmup_rungs=min(1, reports - 1),
+        )
     if name == "median":
         return optuna.pruners.MedianPruner(
             n_startup_trials=spec.search.startup_trials, n_warmup_steps=min(1, reports - 1)

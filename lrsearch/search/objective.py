@@ -42,6 +42,7 @@ def configure(ledger: TrialLedger, run: RunningTrial, spec: SearchSpec) -> Trial
         config = baseline
     else:
         config = ledger.call(lambda: suggest(trial, spec), "suggest")
+        run.schedule = config.schedule  # its epochs carry their decay left (the pruner's)
     ledger.set_attrs(
         run,
         {

@@ -24,7 +24,7 @@ from lrsearch.errors import ConflictError, InvalidInputError, NotFoundError, Sto
 from lrsearch.service import notes
 from lrsearch.service.backend import Backend
 from lrsearch.service.policy import SubmitPolicy
-from lrsearch.space import baseline_attrs, baseline_configs, grid_space
+from lrsearch.space import grid_space
 from lrsearch.spec import Direction, SearchSpec, parse_spec
 
 __all__ = ["Direction", "create_search", "open_search", "trial_budget"]
@@ -182,10 +182,9 @@ def _create_optuna_study(
         return False
     try:  # from here on the study is this call's: any failure must delete it
         _describe(study, spec, metric)
-        baselines = baseline_configs(spec)  # a new study: its first trials
-        for name, config in baselines:
-            study.enqueue_trial({}, user_attrs=baseline_attrs(name, config))
-        notes.save(study, notes.study_note(spec, metric, direction, baselines))
+        # No baselines among the first trials: they run after the search, at its tuned best's
+        # LR, on slots of their own (space/baselines.py); each one's note says what it is.
+        notes.save(study, notes.study_note(spec, metric, direction, []))
     except BaseException:
         with contextlib.suppress(Exception):
             storage.delete_study(storage.get_study_id_from_name(spec.name))

@@ -36,21 +36,51 @@ def best_config(backend: Backend, name: str, *, steps: int | None = None) -> dic
     ``lr``, its schedule rendered for a run of that many updates.
 
     ``baseline`` names the classic schedule the best trial ran when it is one of the search's
-    baselines (no searched schedule beat it), else None; ``steps`` is the number of updates
-    the best trial trained (the length the schedule was searched on).
+    baselines (no searched schedule beat it), else None; ``baselines`` compares each baseline,
+    run after the search at the tuned best's optimizer, peak LR, warmup and seed, with that
+    tuned best; ``steps`` is the number of updates the best trial trained (the length the
+    schedule was searched on).
     """
     best = store.best_summary(backend.reader, known_name(name))
     search = store.get_search(backend.reader, name)
-    best["baseline"] = baseline_name(search.spec, best)
+    rows = store.baseline_rows(backend.reader, search.id)
+    ran = [r.name for r in rows if r.trial_number == best["trial_number"]]
+    best["baseline"] = ran[0] if ran else baseline_name(search.spec, best)
+    best["baselines"] = [baseline_comparison(r, best["direction"]) for r in rows]
     if steps is not None:
         spec = ScheduleSpec.from_dict(best["schedule"], complete=True)
         best["lr"] = curve(spec, steps).tolist()
     return best
 
 
+def baseline_comparison(row: store.BaselineRow, direction: str) -> dict[str, Any]:
+    """One baseline beside the tuned best it ran after (``gain`` > 0: the tuned best is better).
+
+    >>> row = store.BaselineRow("cosine", {"schedule": {"family": "cosine"}, "optimizer": "sgd"},
+    ...     4, 0.30, 31, "complete", 0.35)
+    >>> round(baseline_comparison(row, "minimize")["gain"], 6)
+    0.05
+    """
+    gain = None
+    if row.value is not None and row.tuned_value is not None:
+        gain = row.tuned_value - row.value
+        gain = gain if direction == "maximize" else -gain
+    return {
+        "name": row.name,
+        "state": row.state,
+        "value": row.value,
+        "trial_number": row.trial_number,
+        "schedule": row.config["schedule"],
+        "optimizer": row.config["optimizer"],
+        "tuned_trial": row.tuned_trial,
+        "tuned_value": row.tuned_value,
+        "gain": gain,
+    }
+
+
 def baseline_name(spec: Any, best: dict[str, Any]) -> str | None:
-    """The baseline whose config the best trial ran, if any (a baseline trains exactly its
-    config, seed included, so equality is the test; no trial has to be read)."""
+    """The classic baseline whose config the best trial ran, for searches that ran them first
+    (before ``lr_baselines``): equality of the config, seed included, is the test."""
     ran = {key: best[key] for key in _CONFIG_KEYS}
     for baseline, config in baseline_configs(parse_spec(spec)):
         if config.to_dict() == ran:

@@ -83,7 +83,7 @@ class Budget(_Strict):
 class SearchOptions(_Strict):
     sampler: Literal["tpe", "random", "grid", "qmc"] = "tpe"
     seed: StrictInt = Field(0, ge=0, le=2**31 - 1)
-    pruner: Literal["median", "successive_halving", "hyperband", "none"] = "median"
+    pruner: Literal["median", "schedule", "successive_halving", "hyperband", "none"] = "median"
     startup_trials: StrictInt = Field(
         5, ge=0, le=10_000, description="trials before the sampler and the pruner start to act"
     )
@@ -213,7 +213,8 @@ class SearchSpec(_Strict):
     space: Space = Space()
     baselines: StrictBool = Field(
         True,
-        description="run the classic schedules at the classic LR first, to compare against",
+        description="after the search's own trials, run the classic schedules at the tuned "
+        "best's LR (on slots of their own), to compare against",
     )
 
     @field_validator("task")

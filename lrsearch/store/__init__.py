@@ -7,6 +7,12 @@ from lrsearch.store.agents import (
     register_agent,
     stop_agent,
 )
+from lrsearch.store.baselines import (
+    BaselineRow,
+    TunedBest,
+    add_baselines,
+    baseline_rows,
+)
 from lrsearch.store.engine import make_engine, make_optuna_storage
 from lrsearch.store.leases import (
     Lease,
@@ -20,7 +26,15 @@ from lrsearch.store.leases import (
 )
 from lrsearch.store.migrate import ensure_current, require_current, upgrade
 from lrsearch.store.outcome import Outcome
-from lrsearch.store.outcomes import epochs_of, get_best, insert_epochs, record_epochs, record_trial
+from lrsearch.store.outcomes import (
+    Recorded,
+    epochs_of,
+    get_best,
+    insert_epochs,
+    record_epochs,
+    record_trial,
+    record_trial_in,
+)
 from lrsearch.store.recovery import (
     LeaseLink,
     PendingRequeue,
@@ -36,6 +50,7 @@ from lrsearch.store.recovery import (
     taken_over,
 )
 from lrsearch.store.rows import Best, Search, transaction
+from lrsearch.store.rungs import RungStanding, rung_standing
 from lrsearch.store.searches import (
     active_search_names,
     create_search,
@@ -70,6 +85,7 @@ from lrsearch.store.views import (
 __all__ = [
     "LEASE_STATES",
     "Agent",
+    "BaselineRow",
     "Best",
     "FailedTrial",
     "FailureGroup",
@@ -77,13 +93,18 @@ __all__ = [
     "LeaseLink",
     "Outcome",
     "PendingRequeue",
+    "Recorded",
+    "RungStanding",
     "RunningLease",
     "Search",
     "SearchSummary",
     "StaleLease",
     "TrialLease",
+    "TunedBest",
     "active_leases",
     "active_search_names",
+    "add_baselines",
+    "baseline_rows",
     "best_summary",
     "claim_requeue",
     "claim_trial",
@@ -112,12 +133,14 @@ __all__ = [
     "reap_lease",
     "record_epochs",
     "record_trial",
+    "record_trial_in",
     "register_agent",
     "release_trial",
     "requeue_done",
     "require_current",
     "reserve_trial",
     "reserved_trial_id",
+    "rung_standing",
     "running_leases",
     "search_by_id",
     "search_page",

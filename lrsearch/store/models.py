@@ -35,6 +35,9 @@ searches = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("error", sa.Text, nullable=True),
+    # Slots added for the classic baselines once the search's own trials were all finished:
+    # the search's budget is all search, and the baselines run after it (space/baselines.py).
+    sa.Column("baseline_trials", sa.Integer, nullable=False, server_default="0"),
     sa.CheckConstraint("trials_claimed >= 0", name="ck_lr_searches_claimed"),
     # Ids are never reused (SQLite would hand a deleted last row's id to the next search):
     # agents cache a search's context by its id.
@@ -86,6 +89,32 @@ epoch_metrics = sa.Table(
     sa.Column("value", sa.Float, nullable=True),
     sa.Column("lr", sa.Float, nullable=True),
     sa.Column("seconds", sa.Float, nullable=True),
+    # log10 of the trial's LR now over the lowest LR still ahead of it: the schedule-aware
+    # pruner compares a trial only with trials that have at least as much decay left.
+    # NULL keeps a row out of every reference set (baselines).
+    sa.Column("decay_left", sa.Float, nullable=True),
+    sa.Index("ix_lr_epoch_metrics_rung", "search_id", "epoch", "decay_left", "value"),
+)
+
+# The classic baselines of a search, opened once its own trials are all finished: each one's
+# config (the tuned best's optimizer, peak LR, warmup and seed with a classic decay), the tuned
+# best it is compared with, and how it ended (state "queued" until then).
+baselines = sa.Table(
+    "lr_baselines",
+    metadata,
+    sa.Column(
+        "search_id",
+        sa.Integer,
+        sa.ForeignKey("lr_searches.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("config_json", sa.Text, nullable=False),
+    sa.Column("tuned_trial", sa.Integer, nullable=True),
+    sa.Column("tuned_value", sa.Float, nullable=True),
+    sa.Column("trial_number", sa.Integer, nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
 )
 
 best = sa.Table(

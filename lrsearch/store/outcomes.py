@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from lrsearch.store.baselines import TunedBest, baselines_due, open_baselines, settle_baseline
 from lrsearch.store.counters import close_lease, count, update_best
 from lrsearch.store.failures import counts_toward_stop, stop_if_failing
 from lrsearch.store.leases import Lease
@@ -39,17 +41,60 @@ def record_trial(
     the search: when its first ``stop_after_failures`` trials all failed with ``reason``
     (see failures.py).
     """
-    outcome = Outcome(outcome)
     with transaction(engine) as conn:
-        search = lock_search(conn, lease.search_id)
-        if not close_lease(conn, lease.id, outcome, reason):
-            return False
-        count(conn, search, outcome)
-        if outcome is Outcome.COMPLETE and value is not None and config is not None:
-            update_best(conn, search, trial_number, value, config)
-        if outcome is Outcome.FAILED and reason is not None and counts_toward_stop(reason):
-            stop_if_failing(conn, search, reason, stop_after_failures)
-    return True
+        recorded = record_trial_in(
+            conn,
+            lease,
+            outcome=Outcome(outcome),
+            trial_number=trial_number,
+            value=value,
+            config=config,
+            reason=reason,
+            stop_after_failures=stop_after_failures,
+        )
+    return recorded.recorded
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording a trial did: counted it (False: the lease was reaped), and whether it
+    opened the search's baselines (then the tuned best they are built from)."""
+
+    recorded: bool
+    opened: TunedBest | None = None
+
+
+def record_trial_in(
+    conn: sa.Connection,
+    lease: Lease,
+    *,
+    outcome: Outcome,
+    trial_number: int,
+    value: float | None = None,
+    config: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+    stop_after_failures: int = 0,
+    baseline: str | None = None,
+    baselines: int = 0,
+) -> Recorded:
+    """:func:`record_trial` in the caller's transaction. ``baseline``: the trial is that
+    baseline (its ``lr_baselines`` row is settled); ``baselines``: how many baselines the
+    search runs after its own trials; counting its last own trial opens their slots (unless
+    the failure it records stopped the search)."""
+    search = lock_search(conn, lease.search_id)
+    if not close_lease(conn, lease.id, outcome, reason):
+        return Recorded(False)
+    count(conn, search, outcome)
+    if outcome is Outcome.COMPLETE and value is not None and config is not None:
+        update_best(conn, search, trial_number, value, config)
+    failing = outcome is Outcome.FAILED and reason is not None and counts_toward_stop(reason)
+    if failing and stop_if_failing(conn, search, reason or "", stop_after_failures):
+        return Recorded(True)  # stopped: no baselines
+    if baseline is not None and outcome.final:
+        settle_baseline(conn, search.id, baseline, trial_number, outcome, value)
+    if baseline is None and baselines_due(search, outcome, baselines):
+        return Recorded(True, open_baselines(conn, search, baselines))
+    return Recorded(True)
 
 
 def record_epochs(
@@ -85,6 +130,7 @@ def insert_epochs(
             "value": _finite(value),
             "lr": _finite(metrics.get("lr")),
             "seconds": _finite(metrics.get("seconds")),
+            "decay_left": _finite(metrics.get("decay_left")),
         }
         for epoch, metrics, value in rows
     ]

@@ -40,6 +40,12 @@ class Search:
     created_at: datetime
     updated_at: datetime
     error: str | None
+    baseline_trials: int = 0  # slots added for the baselines after the search's own trials
+
+    @property
+    def search_trials(self) -> int:
+        """The slots of the search itself (the budget without the baselines' slots)."""
+        return self.trial_budget - self.baseline_trials
 
     @property
     def finished(self) -> int:

@@ -13,7 +13,8 @@ from lrsearch.search.worker import run_worker
 
 
 def _spec(name: str) -> dict[str, Any]:
-    return {**FINISHED_SPEC, "name": name, "budget": {"trials": 1, "epochs": 1}}
+    budget = {"trials": 1, "epochs": 1}
+    return {**FINISHED_SPEC, "name": name, "budget": budget, "baselines": False}
 
 
 @pytest.mark.slow

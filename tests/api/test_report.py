@@ -31,8 +31,9 @@ def _check_page(page: str, url: str) -> None:
     assert not re.search(r"<script|<link|<img|@import|url\((?!#)", page)  # url(#id): in-page
     assert "http://" not in page.replace("http://www.w3.org", "")
     assert "https://" not in page
-    baselines = re.findall(r"<tr><td>([a-z_]+)</td><td>0.1</td><td>sgd</td>", page)
-    assert baselines == list(BASELINE_FAMILIES)
+    rows = re.findall(r"<tr><td>([a-z_]+)</td><td>([0-9.e+-]+)</td><td>sgd</td><td>", page)
+    assert [name for name, _ in rows] == list(BASELINE_FAMILIES)
+    assert len({lr for _, lr in rows}) == 1  # all at the tuned best's peak LR
     searched = [t for t in study.trials if "baseline" not in t.user_attrs]
     complete = [t for t in searched if t.state.name == "COMPLETE"]
     if complete:

@@ -76,7 +76,8 @@ def _wait_done(client: LRSearchClient, name: str, timeout_s: float = 180.0) -> d
 
 def test_serve_with_agents_end_to_end(server: tuple[str, subprocess.Popen[str], Path]) -> None:
     base, proc, db = server
-    spec = {**FINISHED_SPEC, "name": "served", "budget": {"trials": 3, "epochs": 2}}
+    budget = {"trials": 3, "epochs": 2}
+    spec = {**FINISHED_SPEC, "name": "served", "budget": budget, "baselines": False}
     with LRSearchClient(base, TOKEN) as client:
         created = client.submit(spec)
         assert created["status"] == "queued"

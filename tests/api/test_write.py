@@ -14,7 +14,9 @@ from lrsearch.search.worker import run_worker
 
 
 def _spec(name: str, **overrides: Any) -> dict[str, Any]:
-    return {**FINISHED_SPEC, "name": name, "budget": {"trials": 2, "epochs": 1}} | overrides
+    # No baselines: they would run after these 2 trials (tests/search/test_baselines.py).
+    spec = {**FINISHED_SPEC, "name": name, "budget": {"trials": 2, "epochs": 1}}
+    return spec | {"baselines": False} | overrides
 
 
 def _optuna_names(url: str) -> set[str]:

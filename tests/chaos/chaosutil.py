@@ -33,7 +33,7 @@ FAST_RECOVERY = {"LRSEARCH_HEARTBEAT_S": "0.5", "LRSEARCH_STALE_AFTER_S": "3"}
 def small_spec(
     name: str, *, trials: int, epochs: int, pruner: str = "none", seed: int = 7
 ) -> dict[str, Any]:
-    """A tiny digits-mlp search (hidden 16) whose trials never diverge; baselines first."""
+    """A tiny digits-mlp search (hidden 16) whose trials never diverge; baselines after."""
     return {
         "name": name,
         "task": "digits-mlp",

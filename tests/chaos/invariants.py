@@ -218,7 +218,7 @@ def _check_reruns(
             problems.append(f"trial {trial.number} failed for good before {max_attempts} attempts")
     for lost in abandoned:
         reruns = by_origin.pop(lost.number, [])
-        configured = bool(lost.params) or _baseline(lost) is not None
+        configured = bool(_params(lost)) or _baseline(lost) is not None
         if not configured:
             if reruns:
                 problems.append(f"unconfigured trial {lost.number} was queued again")
@@ -235,6 +235,11 @@ def _check_reruns(
     return problems
 
 
+def _params(trial: FrozenTrial) -> dict[str, Any]:
+    """The trial's parameters: suggested, and fixed (a queued re-run lost while suggesting)."""
+    return {**(trial.system_attrs.get("fixed_params") or {}), **trial.params}
+
+
 def _baseline(trial: FrozenTrial) -> tuple[Any, Any] | None:
     if "baseline_config" not in trial.user_attrs:
         return None
@@ -247,13 +252,14 @@ def _same_config(lost: FrozenTrial, rerun: FrozenTrial) -> list[str]:
         if _baseline(rerun) != _baseline(lost):
             return [f"{where}: baseline {_baseline(rerun)} != {_baseline(lost)}"]
         return []
+    lost_params, rerun_params = _params(lost), _params(rerun)
     if "config" in lost.user_attrs:  # fully configured: the very same parameters
-        if rerun.params != lost.params:
-            return [f"{where}: params {rerun.params} != {lost.params}"]
+        if rerun_params != lost_params:
+            return [f"{where}: params {rerun_params} != {lost_params}"]
         return []
-    differ = {k: v for k, v in lost.params.items() if rerun.params.get(k) != v}
+    differ = {k: v for k, v in lost_params.items() if rerun_params.get(k) != v}
     if differ:  # lost while suggesting: the parameters it had are kept
-        return [f"{where}: params {rerun.params} disagree with {lost.params} on {differ}"]
+        return [f"{where}: params {rerun_params} disagree with {lost_params} on {differ}"]
     return []
 
 

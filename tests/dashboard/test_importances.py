@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 
+import optuna
 import pytest
 
 from lrsearch import store
 from lrsearch.dashboard import dashboard_app
 from lrsearch.search.local import prepare_search
 from lrsearch.search.worker import run_worker
+from lrsearch.space import baseline_attrs, baseline_configs
 from lrsearch.spec import parse_spec
 
 
@@ -36,10 +38,14 @@ def _get(app: Any, path: str) -> tuple[str, Any]:
 @pytest.fixture
 def baselines_only(sqlite_url: str, make_spec: Any) -> Iterator[tuple[Any, int]]:
     """A study whose two finished trials are baselines (no params), and its dashboard app."""
-    spec = make_spec(name="base", budget={"trials": 2, "epochs": 1}, baselines=True)
-    prepare_search(sqlite_url, parse_spec(spec))
-    run_worker(sqlite_url, "base", threads=1)
+    spec = parse_spec(make_spec(name="base", budget={"trials": 2, "epochs": 1}))
+    prepare_search(sqlite_url, spec)
     storage = store.make_optuna_storage(sqlite_url)
+    study = optuna.load_study(study_name="base", storage=storage)
+    # Baselines run after a search's own trials; queued first here, they are all it runs.
+    for name, config in baseline_configs(parse_spec(make_spec(baselines=True)))[:2]:
+        study.enqueue_trial({}, user_attrs=baseline_attrs(name, config))
+    run_worker(sqlite_url, "base", threads=1)
     study_id = storage.get_study_id_from_name("base")
     trials = storage.get_all_trials(study_id)
     assert [(t.state.name, t.params) for t in trials] == [("COMPLETE", {})] * 2

@@ -10,6 +10,7 @@ SPEC_TOML = """
 name = "{name}"
 task = "digits-mlp"
 task_options = {{ hidden = 32 }}
+baselines = {baselines}
 [budget]
 trials = {trials}
 epochs = {epochs}
@@ -31,10 +32,20 @@ def spec_toml(
     epochs: int,
     seed: int = 3,
     families: tuple[str, ...] = ("constant", "cosine", "step", "one_cycle"),
+    *,
+    baselines: bool = False,
 ) -> str:
-    """A small digits-mlp spec whose trials never diverge, as TOML text."""
+    """A small digits-mlp spec whose trials never diverge, as TOML text (``baselines``: the
+    classic baselines after the search's trials)."""
     listed = "[" + ", ".join(f'"{f}"' for f in families) + "]"
-    return SPEC_TOML.format(name=name, trials=trials, epochs=epochs, seed=seed, families=listed)
+    return SPEC_TOML.format(
+        name=name,
+        trials=trials,
+        epochs=epochs,
+        seed=seed,
+        families=listed,
+        baselines=str(baselines).lower(),
+    )
 
 
 def read_search(url: str, name: str) -> store.Search:

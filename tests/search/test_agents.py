@@ -53,11 +53,12 @@ def _agent(url: str, name: str, env: dict[str, str] | None = None) -> subprocess
     )
 
 
-def _submit(tmp_path: Path, url: str, name: str, trials: int, epochs: int) -> None:
+def _submit(
+    tmp_path: Path, url: str, name: str, trials: int, epochs: int, *, baselines: bool = False
+) -> None:
     spec = tmp_path / f"{name}.toml"
-    spec.write_text(
-        spec_toml(name, trials, epochs, seed=5, families=("constant", "cosine", "linear"))
-    )
+    families = ("constant", "cosine", "linear")
+    spec.write_text(spec_toml(name, trials, epochs, seed=5, families=families, baselines=baselines))
     result = _cli("submit", str(spec), "--storage", url)
     assert result.returncode == 0, result.stderr
     assert f"{name}: queued" in result.stdout
@@ -86,14 +87,18 @@ def _finish(agents: list[subprocess.Popen[str]], timeout: float = 300) -> list[s
 
 
 def test_four_agents_finish_exactly_the_budget(pg_url: str, tmp_path: Path) -> None:
-    _submit(tmp_path, pg_url, "four", trials=20, epochs=3)
+    """20 searched trials, then the 7 baselines on slots of their own, each exactly once."""
+    _submit(tmp_path, pg_url, "four", trials=20, epochs=3, baselines=True)
     outputs = _finish([_agent(pg_url, "four") for _ in range(4)])
     trials = read_trials(pg_url, "four")
-    assert [t.state.name for t in trials] == ["COMPLETE"] * 20
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 27
+    assert all("baseline" not in t.user_attrs for t in trials[:20])  # the budget is all search
+    assert len({t.user_attrs["baseline"] for t in trials[20:]}) == 7
     search = read_search(pg_url, "four")
-    assert (search.n_complete, search.trials_claimed, search.status) == (20, 20, "done")
+    assert (search.n_complete, search.trials_claimed, search.status) == (27, 27, "done")
+    assert (search.trial_budget, search.baseline_trials) == (27, 7)
     done = [int(out.split("worker done: ")[1].split(" complete")[0]) for out in outputs]
-    assert sum(done) == 20  # every trial ran once, somewhere
+    assert sum(done) == 27  # every trial ran once, somewhere
 
 
 def _running_lease_of(url: str, pid: int) -> bool:

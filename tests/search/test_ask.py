@@ -24,6 +24,7 @@ from lrsearch.search.ledger import LEASE_ATTR, TrialLedger
 from lrsearch.search.ledger.asking import ask
 from lrsearch.search.ledger.optuna_calls import trial_id
 from lrsearch.service.create import open_search
+from lrsearch.space import baseline_attrs, baseline_configs
 from lrsearch.spec import parse_spec
 
 SpecFactory = Callable[..., dict[str, Any]]
@@ -47,6 +48,10 @@ class Search:
         )
         self.name = parsed.name
         self.study = optuna.load_study(study_name=self.name, storage=self.storage)
+        # Queued trials to ask for: the baselines, as a search queues them once its own trials
+        # are finished (queued here at once: these tests are about asking, not about when).
+        for baseline, config in baseline_configs(parsed):
+            self.study.enqueue_trial({}, user_attrs=baseline_attrs(baseline, config))
 
     def claim(self, worker: str = "w") -> store.Lease:
         lease = self.ledger.claim(self.row, worker)

@@ -22,6 +22,7 @@ from lrsearch.search.ledger.reaping import Reaper
 from lrsearch.search.objective import configure
 from lrsearch.search.worker import Worker
 from lrsearch.service.create import open_search
+from lrsearch.space import baseline_attrs, baseline_configs
 from lrsearch.spec import parse_spec
 
 SpecFactory = Callable[..., dict[str, Any]]
@@ -313,8 +314,10 @@ def test_a_reserved_trial_started_by_another_worker_is_left_to_it(
     """A worker reserves a queued trial and dies before starting it: its lease is reaped and
     the trial stays queued; another worker starts it. Completing the dead lease's re-queue
     later must neither fail that worker's live trial nor queue its parameters again."""
-    search = _create(ledger, make_spec(name="taken", baselines=True))
+    search = _create(ledger, make_spec(name="taken"))
     study = optuna.load_study(study_name="taken", storage=ledger.storage)
+    name, config = baseline_configs(parse_spec(make_spec(baselines=True)))[0]
+    study.enqueue_trial({}, user_attrs=baseline_attrs(name, config))  # a queued trial
     queued = study.get_trials(states=(optuna.trial.TrialState.WAITING,))[0]
     dead = ledger.claim(search, "dead")
     assert dead is not None
@@ -356,3 +359,30 @@ def test_a_claim_whose_reply_was_lost_takes_one_slot(
     monkeypatch.undo()
     other = ledger.claim(search, "host:2")  # another worker's claim is its own
     assert other is not None and other.id != lease.id
+
+
+def test_a_rerun_lost_before_it_suggested_keeps_the_parameters(
+    ledger: TrialLedger, make_spec: SpecFactory
+) -> None:
+    """Lost once mid-trial, its re-run lost again before it suggested anything: the third
+    attempt still trains the first one's parameters (they live in the re-run's fixed_params)."""
+    search = _create(ledger, make_spec(name="twice"))
+    study = optuna.load_study(study_name="twice", storage=ledger.storage)
+    spec = parse_spec(make_spec(name="twice"))
+    lease = ledger.claim(search, "first")
+    assert lease is not None
+    run = ledger.start(search, study, lease, ledger.ask(study, lease))
+    assert run is not None
+    configure(ledger, run, spec)  # suggested: lost mid-trial
+    first = dict(run.trial.params)
+    _age(ledger, lease.id)
+    assert ledger.reap() == 1
+    lease = ledger.claim(search, "second")
+    assert lease is not None
+    rerun = ledger.start(search, study, lease, ledger.ask(study, lease))
+    assert rerun is not None and rerun.user_attrs["retry_of"] == run.number
+    _age(ledger, lease.id)  # lost before configure(): no parameter suggested yet
+    assert ledger.reap() == 1
+    (third,) = [t for t in _trials(ledger, "twice") if t.state.name == "WAITING"]
+    assert third.user_attrs["retry_of"] == rerun.number and third.user_attrs["attempt"] == 3
+    assert third.system_attrs["fixed_params"] == first

@@ -15,6 +15,7 @@ from lrsearch.schedules import ScheduleSpec, lr_at
 from lrsearch.search.local import prepare_search
 from lrsearch.search.worker import run_worker
 from lrsearch.service.export import TORCH_OPTIMIZERS, optimizer_code
+from lrsearch.space.baselines import BASELINE_FAMILIES
 from lrsearch.spec import parse_spec
 from lrsearch.trial.torch_ops import OPTIMIZERS
 
@@ -41,16 +42,25 @@ def _run(url: str, data: dict[str, Any]) -> service.Backend:
 
 @pytest.mark.slow
 def test_a_baseline_best_says_so(sqlite_url: str, make_spec: SpecFactory) -> None:
-    # One trial: the first baseline (constant at SGD's classic 0.1, momentum 0.9) is the best.
+    # The one searched trial, cosine at LR 100, barely learns; baselines run after it at the
+    # same LR, and one that decays faster does better.
     data = make_spec(budget={"trials": 1, "epochs": 1}, baselines=True)
+    data["space"] = {**make_spec()["space"], "lr": [100.0, 100.0]}
     with _run(sqlite_url, data) as backend:
         best = service.best_config(backend, "t")
         code = service.best_pytorch(backend, "t")
-    assert best["baseline"] == "constant" and best["steps"] > 0
+    name = best["baseline"]
+    assert name in BASELINE_FAMILIES and best["steps"] > 0
+    assert best["schedule"]["lr"] == 100.0  # the tuned best's LR
     line = service.best_summary_line(best)
-    assert "the 'constant' baseline: no searched schedule beat it" in line
+    assert f"the {name!r} baseline: no searched schedule beat it" in line
     assert f"searched on {best['steps']:,} optimizer updates" in line
-    assert "the 'constant' baseline" in code.split("import torch")[0]
+    assert f"the {name!r} baseline" in code.split("import torch")[0]
+    # Each baseline is listed beside the tuned best (trial 0); the winner's gain is negative.
+    assert sorted(b["name"] for b in best["baselines"]) == sorted(BASELINE_FAMILIES)
+    assert all(b["tuned_trial"] == 0 for b in best["baselines"])
+    won = next(b for b in best["baselines"] if b["name"] == name)
+    assert won["gain"] is not None and won["gain"] < 0
 
 
 @pytest.mark.slow

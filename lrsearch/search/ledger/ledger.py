@@ -27,10 +27,14 @@ from optuna.trial import FrozenTrial, TrialState
 from lrsearch import store
 from lrsearch.config import Settings
 from lrsearch.errors import LeaseLost, StoreError
+from lrsearch.schedules import ScheduleSpec
 from lrsearch.search.ledger import optuna_calls as oc
 from lrsearch.search.ledger.asking import ask
 from lrsearch.search.ledger.reaping import WORKER_LOST, Reaper
-from lrsearch.space import baseline_of
+from lrsearch.search.pruning import Rung, ScheduleAwarePruner, rung_of
+from lrsearch.space import baseline_attrs, baseline_count, baseline_of, tuned_baseline_configs
+from lrsearch.space.baselines import BASELINE_ATTR
+from lrsearch.spec import parse_spec
 from lrsearch.store import Outcome
 from lrsearch.store.models import LEASE_ACTIVE, trials
 from lrsearch.store.retry import RetryPolicy
@@ -51,6 +55,9 @@ class RunningTrial:
     lease: store.Lease
     attempt: int
     prunes: bool = True
+    baseline: bool = False
+    # The searched trial's schedule, once configured: its epochs carry their decay left.
+    schedule: ScheduleSpec | None = None
     epochs: list[tuple[int, Mapping[str, float], float]] = field(default_factory=list)
     flushed_at: float = field(default_factory=time.monotonic)
 
@@ -172,7 +179,8 @@ class TrialLedger:
             return None
         # Baselines are never pruned: the report compares their whole run with the best.
         baseline = baseline_of(trial.user_attrs) is not None
-        return RunningTrial(search, study, trial, lease, attempt, oc.prunes(study) and not baseline)
+        prunes = oc.prunes(study) and not baseline
+        return RunningTrial(search, study, trial, lease, attempt, prunes, baseline)
 
     def set_attrs(self, run: RunningTrial, attrs: Mapping[str, Any]) -> None:
         """Set user attributes of the running trial."""
@@ -193,12 +201,18 @@ class TrialLedger:
         """
         if self.is_lost(run.lease):
             raise LeaseLost(f"lease lost during trial {run.number}")
+        rung = None if run.baseline else self._rung(run, epoch, value, metrics)
+        if rung is not None:  # the row carries it: other trials' pruner compares with it
+            metrics = {**metrics, "decay_left": rung.decay_left}
         run.epochs.append((epoch, metrics, value))
         oc.observe(run.trial, epoch, value)
         if time.monotonic() - run.flushed_at >= FLUSH_S:
             self.record_epochs(run)
         if not run.prunes:
             return False
+        pruner = run.study.pruner
+        if isinstance(pruner, ScheduleAwarePruner):
+            return rung is not None and self._rung_says(run, pruner, rung)
         direction = (
             StudyDirection.MAXIMIZE
             if run.search.direction == "maximize"
@@ -247,16 +261,7 @@ class TrialLedger:
             lambda: oc.tell(run.study, run.trial, outcome.trial_state, value), "tell the result"
         )
         recorded = told and self.retry(
-            lambda: store.record_trial(
-                self.engine,
-                run.lease,
-                outcome=outcome,
-                trial_number=run.number,
-                value=value,
-                config=config,
-                reason=reason,
-                stop_after_failures=stop_after_failures,
-            ),
+            lambda: self._record(run, outcome, value, config, reason, stop_after_failures),
             "record the result",
         )
         self.drop(run.lease)
@@ -348,6 +353,81 @@ class TrialLedger:
 
         values = [(epoch, value) for epoch, _, value in rows]
         return oc.write_intermediate(self.storage, oc.trial_id(run.trial), values, ours)
+
+    def _record(
+        self,
+        run: RunningTrial,
+        outcome: Outcome,
+        value: float | None,
+        config: Mapping[str, Any] | None,
+        reason: str | None,
+        stop_after_failures: int,
+    ) -> bool:
+        """Count the trial (store.record_trial_in). In a search with baselines, the count of
+        its last own trial also opens their slots and queues them at the tuned best's LR, in
+        the same transaction (space/baselines.py, store/baselines.py)."""
+        spec = parse_spec(run.search.spec)
+        name = run.user_attrs.get(BASELINE_ATTR) if run.baseline else None
+        due = 0 if run.baseline else baseline_count(spec)
+
+        def write(conn: sa.Connection) -> list[dict[str, Any]] | None:
+            recorded = store.record_trial_in(
+                conn,
+                run.lease,
+                outcome=outcome,
+                trial_number=run.number,
+                value=value,
+                config=config,
+                reason=reason,
+                stop_after_failures=stop_after_failures,
+                baseline=None if name is None else str(name),
+                baselines=due,
+            )
+            if not recorded.recorded:
+                return None
+            if recorded.opened is None:
+                return []
+            configs = tuned_baseline_configs(spec, recorded.opened.config)
+            rows = [(n, c.to_dict()) for n, c in configs]
+            store.add_baselines(conn, run.search.id, rows, recorded.opened)
+            return [baseline_attrs(n, c) for n, c in configs]
+
+        if due == 0 and name is None:  # nothing of the baselines': lrsearch's tables only
+            with store.transaction(self.engine) as conn:
+                return write(conn) is not None
+        return oc.record_and_queue(run.study, write)
+
+    def _rung(
+        self, run: RunningTrial, epoch: int, value: float, metrics: Mapping[str, float]
+    ) -> Rung | None:
+        budget = run.search.spec.get("budget", {})
+        epochs, steps = budget.get("epochs"), budget.get("steps")
+        reports = (
+            epochs
+            if epochs is not None
+            else (min(budget.get("evals", 10), steps) if steps else None)
+        )
+        return rung_of(run.schedule, epoch, value, metrics, reports, steps)
+
+    def _rung_says(self, run: RunningTrial, pruner: ScheduleAwarePruner, rung: Rung) -> bool:
+        """The schedule-aware pruner on this rung: one statement (none in the warm-up)."""
+        if not pruner.judges(rung.epoch):
+            return False
+
+        def standing() -> store.RungStanding:
+            with store.transaction(self.engine) as conn:
+                return store.rung_standing(
+                    conn,
+                    run.search.id,
+                    rung.epoch,
+                    trial_number=run.number,
+                    decay_floor=rung.decay_floor,
+                    value=rung.value,
+                    maximize=run.search.direction == "maximize",
+                )
+
+        found = self.retry(standing, "read the rung")
+        return pruner.decides(found.references, found.better)
 
     def _completed_of(self, run: RunningTrial) -> list[FrozenTrial]:
         """The study's completed trials, loaded again only when the search counted another.

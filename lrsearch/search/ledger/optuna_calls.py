@@ -108,17 +108,20 @@ def enqueue_again(
     (``study.enqueue_trial`` writes in a transaction of its own, which leaves no such guard).
     Returns whether this call queued them.
 
-    A trial with neither parameters nor baseline attributes had not been configured yet: a
-    fresh sample is as good, so nothing is queued (the mark is the caller's to clear).
+    A trial with neither parameters (suggested, or fixed for a queued re-run) nor baseline
+    attributes had not been configured yet: a fresh sample is as good, so nothing is queued
+    (the mark is the caller's to clear).
     """
     carried = {k: lost.user_attrs[k] for k in CARRIED_ATTRS if k in lost.user_attrs}
-    if not (lost.params or carried):
+    # A queued re-run lost before (or while) it suggested holds its parameters as fixed_params.
+    params = {**(lost.system_attrs.get("fixed_params") or {}), **lost.params}
+    if not (params or carried):
         return False
     if any(t.user_attrs.get("retry_of") == lost.number for t in trials_in(study, _ALL_STATES)):
         return False
     template = optuna.trial.create_trial(
         state=TrialState.WAITING,
-        system_attrs={"fixed_params": lost.params},
+        system_attrs={"fixed_params": params},
         user_attrs={"retry_of": lost.number, "attempt": attempt, **carried},
     )
     backend = _rdb_of(study)
@@ -129,6 +132,32 @@ def enqueue_again(
             session.rollback()
             return False
         backend._get_prepared_new_trial(study._study_id, template, session)
+    return True
+
+
+def record_and_queue(
+    study: optuna.Study, write: Callable[[sa.Connection], list[dict[str, Any]] | None]
+) -> bool:
+    """``write(conn)`` (lrsearch's record of a finished trial), then queue a WAITING trial for
+    each user-attribute dict it returns, in one transaction; None from ``write``: nothing is
+    written (the lease was reaped), and the answer is False.
+
+    The search's last own trial opens its baselines this way: their slots (lrsearch's budget)
+    and their queued trials (Optuna's) exist together or not at all. Optuna's study lock is
+    taken first, as Optuna takes it to number a new trial.
+    """
+    backend = _rdb_of(study)
+    with _create_scoped_session(backend.scoped_session) as session:
+        models.StudyModel.find_or_raise_by_id(study._study_id, session, for_update=True)
+        queued = write(session.connection())
+        if queued is None:
+            session.rollback()
+            return False
+        for attrs in queued:
+            template = optuna.trial.create_trial(
+                state=TrialState.WAITING, system_attrs={"fixed_params": {}}, user_attrs=attrs
+            )
+            backend._get_prepared_new_trial(study._study_id, template, session)
     return True
 
 

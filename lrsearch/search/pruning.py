@@ -1,0 +1,135 @@
+"""The schedule-aware pruner (``search.pruner = "schedule"``): fair to schedules that decay late.
+
+Optuna's median pruner compares raw values at equal epochs. A schedule that still holds a high
+LR (constant early on, WSD's stable phase, cosine before its second half, a restart's peak) sits
+above its own final value by however much its coming decay will bring, so it loses to schedules
+that decayed early, and late decayers are pruned before they get there.
+
+Every schedule here is a known function of the budget fraction, so at each report the trial's
+**decay left** is known: ``log10(LR now / lowest LR still ahead)`` (both floored at
+``FLOOR`` x the peak; reduce-on-plateau, whose future is unknown, counts its ``min_ratio`` as
+reachable). A trial at a rung is compared only with the other trials' values at that rung whose
+decay left is at least its own, less ``SLACK``: trials at least as far from their annealing as
+it is. If it is worse than ``percentile`` of those, its coming decay cannot be the excuse, and it
+is pruned. A constant schedule (nothing left to decay) is compared with every trial; a cosine
+at a third of its run only with trials that also still have most of their decay ahead.
+
+The ledger writes each epoch's decay left into ``lr_epoch_metrics`` and reads a rung with one
+aggregate statement (``store.rung_standing``); baselines write none and never enter a
+reference set. Like Optuna's pruners: no decision before ``warmup_rungs`` rungs, nor before
+``min_references`` comparable trials reported the rung (the search's ``startup_trials``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial
+
+from lrsearch.schedules import ScheduleSpec, lr_values
+
+FLOOR = 1e-3  # an LR below a thousandth of the peak counts as fully decayed
+SLACK = math.log10(2.0)  # trials within a factor 2 of decay left count as comparable
+GRID = 1000  # the run rendered at this many points to find the lowest LR ahead
+
+
+def decay_left(schedule: ScheduleSpec, fraction: float, lr_now: float | None = None) -> float:
+    """log10 of the LR at ``fraction`` of the run over the lowest LR from there to the end.
+
+    >>> round(decay_left(ScheduleSpec.create("constant", lr=0.1), 0.3), 6)
+    0.0
+    >>> round(decay_left(ScheduleSpec.create("cosine", lr=0.1), 0.5), 2)  # 0.5 peak -> 0
+    2.7
+    """
+    peak = schedule.lr
+    floor = FLOOR * peak
+    if schedule.adaptive:  # the future of reduce-on-plateau is the metric's: assume the lowest
+        now = lr_now if lr_now is not None and lr_now > 0 else peak
+        min_ratio = schedule.params.get("min_ratio", 0.0)
+        lowest = (min_ratio if isinstance(min_ratio, int | float) else 0.0) * peak
+        return _log_ratio(now, lowest, floor)
+    at = min(GRID, max(0, round(fraction * GRID)))
+    ahead = lr_values(schedule, np.arange(at, GRID + 1, dtype=np.int64), GRID)
+    return _log_ratio(float(ahead[0]), float(ahead.min()), floor)
+
+
+def _log_ratio(now: float, lowest: float, floor: float) -> float:
+    return max(0.0, math.log10(max(now, floor) / max(lowest, floor)))
+
+
+@dataclass(frozen=True)
+class Rung:
+    """A trial's report as the pruner judges it: which rung, its value, its decay left."""
+
+    epoch: int
+    value: float
+    decay_left: float
+
+    @property
+    def decay_floor(self) -> float:
+        """The least decay left a reference trial may have."""
+        return self.decay_left - SLACK
+
+
+class ScheduleAwarePruner(optuna.pruners.BasePruner):
+    """See the module docstring. lrsearch's ledger asks :meth:`decides` with the rung's
+    standing; Optuna's own ``prune(study, trial)`` never prunes (Optuna's trials carry no
+    decay left), so a plain Optuna client on the same study is never stopped by it."""
+
+    def __init__(
+        self, *, min_references: int = 5, warmup_rungs: int = 1, percentile: float = 50.0
+    ) -> None:
+        if not 0.0 < percentile < 100.0:
+            raise ValueError(f"percentile must be in (0, 100), got {percentile}")
+        self.min_references = max(1, min_references)
+        self.warmup_rungs = max(0, warmup_rungs)
+        self.percentile = percentile
+
+    def judges(self, epoch: int) -> bool:
+        """Whether a report at ``epoch`` is past the warm-up rungs (else no query is made)."""
+        return epoch >= self.warmup_rungs
+
+    def decides(self, references: int, better: int) -> bool:
+        """Prune when more than ``100 - percentile`` % of at least ``min_references``
+        comparable trials did better (for the median: more than half)."""
+        if references < self.min_references:
+            return False
+        return better > references * (1.0 - self.percentile / 100.0)
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        return False
+
+
+def fraction_done(
+    epoch: int, step: int | None, reports: int | None, steps: int | None
+) -> float | None:
+    """How far into its run a report at ``epoch`` (0-based) is, from the trial's budget: by
+    steps when the budget counts steps and the report names one, else by reports; None when the
+    budget says nothing about the length (then the pruner cannot judge the schedule)."""
+    if steps and step is not None and step > 0:
+        return min(1.0, step / steps)
+    if reports:
+        return min(1.0, (epoch + 1) / reports)
+    return None
+
+
+def rung_of(
+    schedule: ScheduleSpec | None,
+    epoch: int,
+    value: float,
+    metrics: Mapping[str, float],
+    reports: int | None,
+    steps: int | None,
+) -> Rung | None:
+    """The rung of a report, or None when the schedule or the run's length is unknown."""
+    if schedule is None:
+        return None
+    step = metrics.get("step")
+    fraction = fraction_done(epoch, int(step) if step is not None else None, reports, steps)
+    if fraction is None:
+        return None
+    return Rung(epoch, value, decay_left(schedule, fraction, metrics.get("lr")))

@@ -1,0 +1,295 @@
+"""The schedule-aware pruner: decay left per family, the rule, and decisions on real databases.
+
+The reference trials' curves are written straight to ``lr_epoch_metrics`` (as the ledger writes
+them: value and decay left per epoch); the trial under judgement is a real running trial of a
+real search, reporting through the worker's ledger.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import optuna
+import pytest
+import sqlalchemy as sa
+
+from lrsearch import store
+from lrsearch.config import Settings
+from lrsearch.schedules import ScheduleSpec
+from lrsearch.search.factory import make_pruner
+from lrsearch.search.ledger import RunningTrial, TrialLedger
+from lrsearch.search.local import prepare_search
+from lrsearch.search.pruning import SLACK, ScheduleAwarePruner, decay_left, fraction_done
+from lrsearch.search.worker import run_worker
+from lrsearch.service.create import open_search
+from lrsearch.spec import SearchSpec, parse_spec
+from lrsearch.store.models import epoch_metrics
+
+
+@pytest.mark.parametrize(
+    ("family", "params", "fraction", "expected"),
+    [
+        ("constant", None, 0.33, 0.0),  # nothing left to decay: judged on its raw value
+        ("cosine", None, 0.5, math.log10(0.5 / 1e-3)),  # half the peak now, 0 at the end
+        ("linear", None, 0.75, math.log10(0.25 / 1e-3)),
+        ("exponential", {"final_ratio": 0.01}, 0.5, 1.0),  # 10 % now, 1 % at the end
+        ("wsd", None, 0.5, 3.0),  # still at the peak in its stable phase
+        ("cosine", None, 1.0, 0.0),  # the last report: nothing ahead
+    ],
+)
+def test_decay_left_is_the_log_of_lr_now_over_the_lowest_ahead(
+    family: str, params: dict[str, Any] | None, fraction: float, expected: float
+) -> None:
+    schedule = ScheduleSpec.create(family, lr=0.1, params=params)
+    assert decay_left(schedule, fraction) == pytest.approx(expected, abs=0.02)
+
+
+def test_decay_left_of_reduce_on_plateau_counts_its_floor_as_reachable() -> None:
+    plateau = ScheduleSpec.create("plateau", lr=0.1, params={"min_ratio": 0.01})
+    assert decay_left(plateau, 0.5) == pytest.approx(2.0)
+    assert decay_left(plateau, 0.5, lr_now=0.001) == pytest.approx(0.0)  # reduced to its floor
+
+
+def test_fraction_done_by_steps_else_by_reports() -> None:
+    assert fraction_done(2, 300, reports=10, steps=1000) == 0.3
+    assert fraction_done(2, None, reports=10, steps=None) == 0.3
+    assert fraction_done(2, 300, reports=None, steps=None) is None
+
+
+@pytest.mark.parametrize(
+    ("references", "better", "prunes"),
+    [(4, 4, False), (5, 2, False), (5, 3, True), (6, 3, False), (6, 4, True)],
+)
+def test_the_rule_is_a_median_over_enough_comparable_trials(
+    references: int, better: int, prunes: bool
+) -> None:
+    pruner = ScheduleAwarePruner(min_references=5)
+    assert pruner.decides(references, better) is prunes
+
+
+def test_the_factory_names_it_schedule_with_optunas_warmup_and_startup() -> None:
+    spec = parse_spec(_spec("f", epochs=9, startup=3))
+    pruner = make_pruner(spec)
+    assert isinstance(pruner, ScheduleAwarePruner)
+    assert (pruner.min_references, pruner.warmup_rungs) == (3, 1)
+    assert not pruner.judges(0) and pruner.judges(1)
+
+
+# --------------------------------------------------------------------------- on a database
+
+
+def _spec(name: str, *, epochs: int, startup: int = 3) -> dict[str, Any]:
+    return {
+        "name": name,
+        "task": "digits-mlp",
+        "budget": {"trials": 2000, "epochs": epochs},
+        "search": {"sampler": "random", "seed": 0, "pruner": "schedule", "startup_trials": startup},
+        "space": {"families": ["constant", "cosine", "wsd"], "optimizers": ["sgd"]},
+        "baselines": False,
+    }
+
+
+class Rungs:
+    """A search with the schedule-aware pruner, its ledger, and reference curves in the table."""
+
+    def __init__(self, url: str, spec: SearchSpec) -> None:
+        store.upgrade(url)
+        self.ledger = TrialLedger(Settings(storage_url=url, db_retry_s=30, heartbeat_s=3600))
+        self.spec = spec
+        self.row = open_search(
+            self.ledger.engine,
+            self.ledger.storage,
+            spec,
+            metric="val_loss",
+            direction="minimize",
+            resume=False,
+        )
+        self.study = optuna.load_study(
+            study_name=spec.name, storage=self.ledger.storage, pruner=make_pruner(spec)
+        )
+
+    def curve(self, number: int, values: dict[int, float], decay: dict[int, float | None]) -> None:
+        """Another trial's rows: ``values`` and ``decay`` by epoch (None: a baseline's row)."""
+        rows = [
+            {
+                "search_id": self.row.id,
+                "trial_number": number,
+                "epoch": epoch,
+                "step": epoch + 1,
+                "value": value,
+                "decay_left": decay[epoch],
+            }
+            for epoch, value in values.items()
+        ]
+        with store.transaction(self.ledger.engine) as conn:
+            conn.execute(epoch_metrics.insert(), rows)
+
+    def running(self, schedule: ScheduleSpec) -> RunningTrial:
+        lease = self.ledger.claim(self.row, "w")
+        assert lease is not None
+        trial = self.ledger.ask(self.study, lease)
+        run = self.ledger.start(self.row, self.study, lease, trial)
+        assert run is not None
+        run.schedule = schedule
+        return run
+
+    def report(self, run: RunningTrial, epoch: int, value: float) -> tuple[bool, int]:
+        """The decision at ``epoch`` and the statements it took (no flush in between)."""
+        run.flushed_at = time.monotonic()
+        before = self.ledger.statements
+        prune = self.ledger.report(run, epoch, {"step": epoch + 1}, value)
+        return prune, self.ledger.statements - before
+
+
+@pytest.fixture
+def rungs(db_url: str) -> Iterator[Rungs]:
+    made = Rungs(db_url, parse_spec(_spec("rungs", epochs=9)))
+    yield made
+    made.ledger.close()
+
+
+EARLY, LATE = 1.0, 3.0  # decay left at epoch 3 of 9: exponential-like, WSD-like
+
+
+def _population(rungs: Rungs) -> None:
+    """At epoch 3, six early decayers look good (0.5) and six late decayers look worse
+    (0.80 .. 1.00): at the end the late ones win; baselines (no decay left) look best of all."""
+    for i in range(6):
+        rungs.curve(100 + i, {3: 0.5 + 0.01 * i}, {3: EARLY})
+    for i, value in enumerate((0.80, 0.82, 0.88, 0.90, 0.95, 1.00)):
+        rungs.curve(200 + i, {3: value}, {3: LATE})
+    for i in range(7):
+        rungs.curve(300 + i, {3: 0.1}, {3: None})
+
+
+def test_a_late_decaying_trial_is_kept_where_the_raw_median_prunes_it(rungs: Rungs) -> None:
+    _population(rungs)
+    run = rungs.running(ScheduleSpec.create("wsd", lr=0.1))
+    assert decay_left(run.schedule, 4 / 9) == pytest.approx(LATE)  # type: ignore[arg-type]
+    raw = [0.5 + 0.01 * i for i in range(6)] + [0.80, 0.82, 0.88, 0.90, 0.95, 1.00]
+    assert sorted(raw)[len(raw) // 2] < 0.85  # worse than the raw median: MedianPruner prunes
+    prune, _ = rungs.report(run, 3, 0.85)
+    assert prune is False  # 2 of the 6 comparable trials are better
+
+
+def test_a_diverging_trial_is_pruned(rungs: Rungs) -> None:
+    _population(rungs)
+    late = rungs.running(ScheduleSpec.create("wsd", lr=0.1))
+    assert rungs.report(late, 3, 2.5)[0] is True
+    flat = rungs.running(ScheduleSpec.create("constant", lr=0.1))
+    assert rungs.report(flat, 3, 2.5)[0] is True  # compared with every searched trial
+
+
+def test_a_decayed_trial_is_judged_against_everyone_and_baselines_never_count(
+    rungs: Rungs,
+) -> None:
+    _population(rungs)
+    run = rungs.running(ScheduleSpec.create("constant", lr=0.1))
+    # Better than 6 of the 12 searched trials: kept, though all 7 baselines (0.1) beat it.
+    assert rungs.report(run, 3, 0.7)[0] is False
+    with store.transaction(rungs.ledger.engine) as conn:
+        standing = store.rung_standing(
+            conn,
+            rungs.row.id,
+            3,
+            trial_number=run.number,
+            decay_floor=0.0 - SLACK,
+            value=0.7,
+            maximize=False,
+        )
+    assert standing == store.RungStanding(references=12, better=6)
+
+
+def test_warmup_rungs_and_too_few_references_never_prune(rungs: Rungs) -> None:
+    for i in range(2):  # startup_trials = 3: two comparable trials are not enough
+        rungs.curve(100 + i, {0: 0.1, 3: 0.1}, {0: LATE, 3: LATE})
+    run = rungs.running(ScheduleSpec.create("wsd", lr=0.1))
+    assert rungs.report(run, 0, 9.0) == (False, 0)  # warm-up rung: not even a query
+    prune, statements = rungs.report(run, 3, 9.0)
+    assert prune is False and statements >= 1  # asked, and too few to judge
+
+
+def test_a_baseline_writes_no_decay_left_and_is_never_judged(rungs: Rungs) -> None:
+    _population(rungs)
+    run = rungs.running(ScheduleSpec.create("constant", lr=0.1))
+    run.baseline, run.prunes = True, False
+    assert rungs.report(run, 3, 9.0) == (False, 0)
+    rungs.ledger.record_epochs(run)
+    with store.transaction(rungs.ledger.engine) as conn:
+        decay = conn.execute(
+            sa.select(epoch_metrics.c.decay_left).where(
+                epoch_metrics.c.search_id == rungs.row.id,
+                epoch_metrics.c.trial_number == run.number,
+            )
+        ).scalar_one()
+    assert decay is None
+
+
+def test_a_decision_costs_one_statement_at_any_epoch_and_any_trial_count(db_url: str) -> None:
+    rungs = Rungs(db_url, parse_spec(_spec("cost", epochs=1000)))
+    try:
+        cosine = ScheduleSpec.create("cosine", lr=0.1)
+        costs = {}
+        for n_trials in (10, 1000):
+            start = 1000 * n_trials  # fresh trial numbers for each population
+            for i in range(n_trials):
+                decay = {1: decay_left(cosine, 2 / 1000), 500: decay_left(cosine, 501 / 1000)}
+                rungs.curve(start + i, {1: 1.0 + i, 500: 0.5 + i}, decay)
+            run = rungs.running(cosine)
+            for epoch in (1, 500):
+                prune, statements = rungs.report(run, epoch, 1.0e6)
+                assert prune is True  # worse than every reference
+                costs[n_trials, epoch] = statements
+        # One read in its own transaction (SQLite's BEGIN IMMEDIATE counts as a statement).
+        assert len(set(costs.values())) == 1 and max(costs.values()) <= 2, costs
+    finally:
+        rungs.ledger.close()
+
+
+def test_the_rung_query_reads_the_rung_index(sqlite_url: str) -> None:
+    rungs = Rungs(sqlite_url, parse_spec(_spec("plan", epochs=9)))
+    try:
+        captured: list[tuple[str, Any]] = []
+
+        def capture(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
+            if "lr_epoch_metrics" in statement and "count" in statement:
+                captured.append((statement, parameters))
+
+        sa.event.listen(rungs.ledger.engine, "before_cursor_execute", capture)
+        run = rungs.running(ScheduleSpec.create("cosine", lr=0.1))
+        rungs.report(run, 3, 1.0)
+        assert len(captured) == 1
+        with rungs.ledger.engine.connect() as conn:
+            statement, parameters = captured[0]
+            plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+        assert any("ix_lr_epoch_metrics_rung" in str(row) for row in plan), plan
+    finally:
+        rungs.ledger.close()
+
+
+def test_a_search_with_the_schedule_pruner_runs_and_prunes(sqlite_url: str) -> None:
+    data = {
+        "name": "whole",
+        "task": "digits-mlp",
+        "task_options": {"hidden": 16},
+        "budget": {"trials": 10, "epochs": 4},
+        "search": {"sampler": "random", "seed": 1, "pruner": "schedule", "startup_trials": 2},
+        "space": {"families": ["constant", "cosine"], "lr": [1e-4, 1.0], "optimizers": ["sgd"]},
+        "baselines": False,
+    }
+    prepare_search(sqlite_url, parse_spec(data))
+    summary = run_worker(sqlite_url, "whole", threads=1)
+    assert summary.complete + summary.pruned + summary.failed == 10
+    assert summary.pruned >= 1
+    engine = store.make_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            missing = conn.execute(
+                sa.select(sa.func.count()).where(epoch_metrics.c.decay_left.is_(None))
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert missing == 0  # every searched trial's epochs carry their decay left
