@@ -22,12 +22,23 @@ log = logging.getLogger("lrsearch.agent")
 FORMAT = "%(asctime)s %(message)s"
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a line is logged (a test framework or a caller
+    may have replaced the one there was when the handler was made)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def configure(stream: object = None) -> None:
     """lrsearch's loggers at INFO on stderr (once per process); other libraries' stay quiet."""
     root = logging.getLogger("lrsearch")
     if any(getattr(h, "_lrsearch", False) for h in root.handlers):
         return
-    handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
+    handler: logging.Handler = _Stderr()
+    if stream is not None:
+        handler = logging.StreamHandler(stream)  # type: ignore[call-overload]
     handler.setFormatter(logging.Formatter(FORMAT, "%Y-%m-%d %H:%M:%S"))
     handler._lrsearch = True  # type: ignore[attr-defined]
     root.addHandler(handler)

@@ -13,13 +13,28 @@ from tests.trial.test_command_trials import SCRIPTS, command_spec, run_search, t
 
 @pytest.mark.slow
 def test_torchrun_two_ranks_on_cpu_are_pruned_together(tmp_path: Path) -> None:
+    base = tmp_path
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     argv = [torchrun, "--standalone", "--nproc-per-node", "2", str(SCRIPTS / "ddp_trainer.py")]
-    spec = command_spec(tmp_path, "", command=argv, env={"MARKER_DIR": str(tmp_path)})
-    run_search(url, tmp_path, spec, kill_grace_s=20.0)
-    first, second = trials_of(url, "cmd")
-    assert first.state.name == "COMPLETE" and first.value == pytest.approx(0.003)
+    for attempt in (1, 2):
+        tmp_path = base / f"attempt{attempt}"
+        tmp_path.mkdir()
+        url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+        spec = command_spec(tmp_path, "", command=argv, env={"MARKER_DIR": str(tmp_path)})
+        run_search(url, tmp_path, spec, kill_grace_s=20.0)
+        first, second = trials_of(url, "cmd")
+        reason = str(first.user_attrs.get("fail_reason", ""))
+        # Once in a few full-suite runs (never alone) a gloo rank aborted in torch's own code
+        # ("terminate called without an active exception", SIGABRT) before its first report:
+        # that run is tried once more, and a second abort fails the test.
+        if attempt == 1 and first.state.name == "FAIL" and "SIGABRT" in reason:
+            print(f"torchrun aborted; once more. {reason}\n{first.user_attrs.get('log_tail')}")
+            continue
+        break
+    assert first.state.name == "COMPLETE" and first.value == pytest.approx(0.003), (
+        first.user_attrs.get("fail_reason"),
+        first.user_attrs.get("log_tail"),
+    )
     assert {(tmp_path / f"trial0.rank{r}.done").read_text() for r in (0, 1)} == {"2"}
     assert second.state.name == "PRUNED" and sorted(second.intermediate_values) == [0, 1]
     # both ranks raised TrialPruned at the same report (the second), not one rank alone
