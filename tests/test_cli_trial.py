@@ -143,5 +143,6 @@ def test_the_api_trial_detail_has_the_traceback_the_log_and_the_steps(url: str) 
     assert failed["fail_traceback"].splitlines()[-1].startswith("RuntimeError: mat1 and mat2")
     assert failed["log_tail"] is None and failed["steps"] is None
     assert logged["log_tail"] == "epoch 1\nboom" and logged["fail_traceback"] is None
-    assert done["fail_traceback"] is None and done["log_tail"] is None
+    assert done["fail_traceback"] is None
+    assert done["log_tail"].startswith("trial 0: ") and "\nstep " in done["log_tail"]
     assert done["steps"] == done["epochs"][-1]["step"] and done["steps"] > 0

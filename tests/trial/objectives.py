@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import torch
 
 import lrsearch
@@ -44,3 +46,11 @@ def never_reports(trial: lrsearch.Trial) -> None:
 def diverges(trial: lrsearch.Trial) -> float:
     trial.report(1, val_loss=float("nan"))
     return 0.0
+
+
+def prints(trial: lrsearch.Trial) -> float:
+    """Prints as a training script does, then reports once."""
+    print(f"epoch 0 of trial {trial.number}: training")
+    print("a warning on stderr", file=sys.stderr)
+    trial.report(10, val_loss=0.5)
+    return 0.5

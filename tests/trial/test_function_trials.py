@@ -123,3 +123,33 @@ def test_lrsearch_run_calls_the_function_with_a_standalone_trial(tmp_path: Path)
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("lrsearch: step ") == 3
     assert "lrsearch: run complete: val_loss = " in done.stderr
+
+
+def test_an_in_process_trial_has_its_own_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (trial,) = _run(tmp_path, "prints")
+    log = (tmp_path / "runs" / "f" / "trial-0" / "trial.log").read_text()
+    lines = log.splitlines()
+    assert lines[0].startswith("trial 0: constant at peak lr ") and "sgd" in lines[0]
+    assert "epoch 0 of trial 0: training" in lines
+    assert "a warning on stderr" in lines
+    assert "step 10: val_loss=0.5" in lines
+    assert trial.user_attrs["log_tail"] == log  # short: all of it
+    assert "epoch 0 of trial 0: training" in capsys.readouterr().out  # still printed too
+
+
+def test_a_built_in_trial_logs_its_reports(tmp_path: Path) -> None:
+    (trial,) = _run(
+        tmp_path,
+        "unused",
+        objective=None,
+        task="digits-mlp",
+        task_options={"hidden": 8},
+        metric=None,
+        direction=None,
+        budget={"trials": 1, "epochs": 2},
+    )
+    tail = trial.user_attrs["log_tail"]
+    assert tail.startswith("trial 0: constant at peak lr ")
+    assert tail.count("\nstep ") == 2 and "val_accuracy=" in tail

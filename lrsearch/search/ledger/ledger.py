@@ -183,9 +183,16 @@ class TrialLedger:
         return RunningTrial(search, study, trial, lease, attempt, prunes, baseline)
 
     def set_attrs(self, run: RunningTrial, attrs: Mapping[str, Any]) -> None:
-        """Set user attributes of the running trial."""
-        for key, value in attrs.items():
-            self.retry(lambda k=key, v=value: run.trial.set_user_attr(k, v), "set an attribute")  # type: ignore[misc]
+        """Set user attributes of the running trial.
+
+        Raises LeaseLost when the trial is finished already: only the reaper finishes another
+        agent's trial (this one's lease was reaped while it trained), as :meth:`finish` finds.
+        """
+        try:
+            for key, value in attrs.items():
+                self.retry(lambda k=key, v=value: run.trial.set_user_attr(k, v), "set an attribute")  # type: ignore[misc]
+        except optuna.exceptions.UpdateFinishedTrialError:
+            raise LeaseLost(f"lease lost during trial {run.number}") from None
 
     def call(self, fn: Callable[[], T], what: str) -> T:
         """Any other storage call on a running trial (suggestions, notes), under the policy."""

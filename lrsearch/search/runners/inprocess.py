@@ -1,6 +1,9 @@
 """Trials in the worker's own process: built-in (and ``python:``) tasks, and function trials.
 
-Both run through the same Trial as a command trial; only the reporter is in-process. One
+Both run through the same Trial as a command trial; only the reporter is in-process. Each has
+its own log, ``trial.log`` in the trial's folder, as a command trial does: a line per report,
+what the code printed meanwhile (Python's ``print`` and ``sys.stderr``), and the traceback of
+an error; its tail is kept in the trial's ``log_tail``. One
 function, :func:`settle`, decides what an ending means: TrialPruned (lrsearch's or Optuna's)
 is PRUNED, a non-finite metric or loss is FAILED "diverged", and a function's float return
 value (else its last reported metric) is the trial's value.
@@ -8,16 +11,20 @@ value (else its last reported metric) is the trial's value.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, TextIO
 
 import optuna
 
 from lrsearch.errors import InvalidInputError, TrainingDiverged
 from lrsearch.search.runners.backend import TrialBackend
 from lrsearch.search.runners.base import RunResult
+from lrsearch.search.runners.command import LOG_NAME, LOG_TAIL_ATTR, read_tail
 from lrsearch.store import Outcome
 from lrsearch.tasks.registry import import_user_module
 from lrsearch.train.loop import run_task
@@ -34,7 +41,11 @@ class TaskRunner:
     task: TensorTask
 
     def run(self, trial: Trial, backend: TrialBackend) -> RunResult:
-        trial.reporter = backend
+        with trial_log(trial, backend):
+            result = self._run(trial, backend)
+        return with_log_tail(result, trial)
+
+    def _run(self, trial: Trial, backend: TrialBackend) -> RunResult:
         try:
             result = run_task(self.task, trial)
         except PRUNED:
@@ -52,7 +63,11 @@ class FunctionRunner:
     name: str
 
     def run(self, trial: Trial, backend: TrialBackend) -> RunResult:
-        trial.reporter = backend
+        with trial_log(trial, backend):
+            result = self._run(trial, backend)
+        return with_log_tail(result, trial)
+
+    def _run(self, trial: Trial, backend: TrialBackend) -> RunResult:
         try:
             with activated(trial):
                 returned = self.function(trial)
@@ -62,6 +77,63 @@ class FunctionRunner:
             return diverged(exc)
         value = returned if _is_number(returned) else None
         return settle(backend, trial.metric, value, what=f"the function {self.name}")
+
+
+class _Tee:
+    """Writes to the stream it stands in for and to the trial's log."""
+
+    def __init__(self, stream: TextIO, log: TextIO) -> None:
+        self.stream, self.log = stream, log
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.log.flush()
+        self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+class _LoggedReports:
+    """The backend's reports, each also a line of the trial's log."""
+
+    def __init__(self, backend: TrialBackend, log: TextIO) -> None:
+        self.backend, self.log = backend, log
+
+    def report(self, step: int, metrics: Mapping[str, float]) -> bool:
+        shown = " ".join(f"{k}={v:.6g}" for k, v in metrics.items())
+        self.log.write(f"step {step}: {shown}\n")
+        return self.backend.report(step, metrics)
+
+
+@contextlib.contextmanager
+def trial_log(trial: Trial, backend: TrialBackend) -> Iterator[None]:
+    """Run the trial with its reports going to ``backend`` and its log written (see the
+    module docstring); the RunResult it returns gains ``log_tail`` (see :func:`with_log_tail`)."""
+    path = trial.workdir / LOG_NAME
+    with path.open("a", encoding="utf-8") as log:
+        schedule = trial.schedule
+        log.write(
+            f"trial {trial.number}: {schedule.family} at peak lr {schedule.lr:g}, "
+            f"{trial.optimizer}, seed {trial.seed}\n"
+        )
+        trial.reporter = _LoggedReports(backend, log)
+        out, err = _Tee(sys.stdout, log), _Tee(sys.stderr, log)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                yield
+        except BaseException:
+            log.write(traceback.format_exc())
+            raise
+
+
+def with_log_tail(result: RunResult, trial: Trial) -> RunResult:
+    """``result`` with the tail of the trial's log in its attributes."""
+    tail = read_tail(trial.workdir / LOG_NAME)
+    return replace(result, attrs={**result.attrs, LOG_TAIL_ATTR: tail})
 
 
 def settle(
