@@ -23,6 +23,7 @@ from lrsearch import store
 from lrsearch.config import Settings
 from lrsearch.errors import LRSearchError
 from lrsearch.search.probe import probe_task
+from lrsearch.search.signals import die_with_parent
 from lrsearch.service import Backend, SubmitPolicy, create_search
 from lrsearch.service.policy import load_command_templates
 from lrsearch.spec import SearchSpec
@@ -75,7 +76,8 @@ Procs = list[tuple["subprocess.Popen[bytes]", Path]]
 
 
 def start_workers(commands: list[list[str]], log_dir: Path) -> Procs:
-    """Start each command as a worker process in its own session, logging to worker-i.log."""
+    """Start each command as a worker process in its own session, logging to worker-i.log;
+    each is stopped (SIGTERM) when this process dies."""
     log_dir.mkdir(parents=True, exist_ok=True)
     procs: Procs = []
     for i, command in enumerate(commands):
@@ -87,6 +89,9 @@ def start_workers(commands: list[list[str]], log_dir: Path) -> Procs:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a terminal's Ctrl-C reaches only the parent
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                # A parent killed outright (SIGKILL, OOM) stops them as SIGTERM does: they
+                # release their trials, and no agent runs on, forgotten, with --wait.
+                preexec_fn=die_with_parent(os.getpid(), signal.SIGTERM),
             )
         procs.append((proc, log_path))
     return procs

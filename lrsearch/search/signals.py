@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
 from lrsearch.errors import WorkerStopped
+
+PR_SET_PDEATHSIG = 1
 
 
 class GracefulStop:
@@ -39,3 +44,19 @@ class GracefulStop:
             yield
         finally:
             self._depth -= 1
+
+
+def die_with_parent(parent: int, signum: int = signal.SIGKILL) -> Callable[[], None] | None:
+    """A preexec_fn: the child gets ``signum`` when its parent dies (Linux's PR_SET_PDEATHSIG;
+    elsewhere None: no such guard)."""
+    if not sys.platform.startswith("linux"):
+        return None
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, not after
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signum)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec

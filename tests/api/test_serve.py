@@ -60,8 +60,36 @@ def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
         yield base, proc, db
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            proc.terminate()  # serve stops its agents
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started (Linux's /proc)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_agents_stop_when_serve_is_killed_outright(
+    server: tuple[str, subprocess.Popen[str], Path],
+) -> None:
+    _, proc, _ = server
+    agents = _children(proc.pid)
+    assert len(agents) == 1, agents  # --workers 1
+    proc.kill()  # no handler runs: the kernel tells the agent (SIGTERM), which stops cleanly
+    proc.wait()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and Path(f"/proc/{agents[0]}").exists():
+        if Path(f"/proc/{agents[0]}/stat").read_text().split()[2] == "Z":
+            break  # exited; a zombie until its (dead) parent's reaper collects it
+        time.sleep(0.2)
+    else:
+        assert not Path(f"/proc/{agents[0]}").exists(), "the agent outlived lrsearch serve"
 
 
 def _wait_done(client: LRSearchClient, name: str, timeout_s: float = 180.0) -> dict[str, object]:

@@ -16,13 +16,11 @@ torchrun included).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -32,6 +30,7 @@ import torch
 from lrsearch.search.runners.backend import TrialBackend
 from lrsearch.search.runners.base import RunResult
 from lrsearch.search.runners.channel_server import ChannelServer
+from lrsearch.search.signals import die_with_parent
 from lrsearch.store import Outcome
 from lrsearch.trial import SOCKET_ENV, TOKEN_ENV, Trial
 
@@ -41,7 +40,6 @@ LOG_TAIL_BYTES = 2048
 POLL_S = 0.05
 # Never handed to a child: the database and the API are the worker's, not the trial's.
 WITHHELD_ENV = ("LRSEARCH_STORAGE_URL", "LRSEARCH_API_TOKEN", "LRSEARCH_URL")
-PR_SET_PDEATHSIG = 1
 THREADS_ENV = "OMP_NUM_THREADS"
 
 
@@ -177,18 +175,3 @@ def kill_group(child: subprocess.Popen[bytes], grace_s: float = 2.0) -> None:
     signal_group(child, signal.SIGKILL)  # stragglers of the group, even after the leader exited
     with contextlib.suppress(subprocess.TimeoutExpired):
         child.wait(grace_s)
-
-
-def die_with_parent(parent: int) -> Callable[[], None] | None:
-    """A preexec_fn: the child gets SIGKILL when the worker dies (Linux's PR_SET_PDEATHSIG)."""
-    if not sys.platform.startswith("linux"):
-        return None
-
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, not after
-
-    def preexec() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the worker died before prctl took effect
-            os._exit(1)
-
-    return preexec
