@@ -34,16 +34,24 @@ from lrsearch.trial import Trial, TrialPruned, activated
 PRUNED = (TrialPruned, optuna.TrialPruned)
 
 
-@dataclass(frozen=True)
-class TaskRunner:
-    """The built-in loop on a TensorTask."""
-
-    task: TensorTask
+class _InProcess:
+    """A runner in the worker's process: the trial runs with its log (see the module
+    docstring), and its result carries the log's tail."""
 
     def run(self, trial: Trial, backend: TrialBackend) -> RunResult:
         with trial_log(trial, backend):
             result = self._run(trial, backend)
         return with_log_tail(result, trial)
+
+    def _run(self, trial: Trial, backend: TrialBackend) -> RunResult:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class TaskRunner(_InProcess):
+    """The built-in loop on a TensorTask."""
+
+    task: TensorTask
 
     def _run(self, trial: Trial, backend: TrialBackend) -> RunResult:
         try:
@@ -56,16 +64,11 @@ class TaskRunner:
 
 
 @dataclass(frozen=True)
-class FunctionRunner:
+class FunctionRunner(_InProcess):
     """``function(trial)`` in this process; ``lrsearch.trial.current()`` is the trial meanwhile."""
 
     function: Callable[[Trial], Any]
     name: str
-
-    def run(self, trial: Trial, backend: TrialBackend) -> RunResult:
-        with trial_log(trial, backend):
-            result = self._run(trial, backend)
-        return with_log_tail(result, trial)
 
     def _run(self, trial: Trial, backend: TrialBackend) -> RunResult:
         try:
