@@ -120,6 +120,14 @@ def lock_search(conn: sa.Connection, search_id: int) -> Search:
     return row_to_search(row)
 
 
+def lock_search_named(conn: sa.Connection, name: str) -> Search:
+    """The search called ``name``, its row locked for this transaction."""
+    row = conn.execute(searches.select().where(searches.c.name == name).with_for_update()).first()
+    if row is None:
+        raise NotFoundError(f"no study named {name!r}")
+    return row_to_search(row)
+
+
 def db_now(conn: sa.Connection) -> sa.ColumnElement[Any]:
     """The database's clock, for times that other hosts compare (heartbeats, claims).
 

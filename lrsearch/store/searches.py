@@ -16,7 +16,13 @@ from sqlalchemy.engine import Engine
 
 from lrsearch.errors import ConflictError, NotFoundError
 from lrsearch.store.models import ACTIVE_STATUSES, searches
-from lrsearch.store.rows import Search, row_to_search, transaction, utc_now
+from lrsearch.store.rows import (
+    Search,
+    lock_search_named,
+    row_to_search,
+    transaction,
+    utc_now,
+)
 
 # Searches that may still run trials: claims are taken from the first two only.
 LIVE_STATUSES = (*ACTIVE_STATUSES, "stopping")
@@ -98,12 +104,7 @@ def active_search_names(engine: Engine) -> list[str]:
 def stop_search(engine: Engine, name: str) -> Search:
     """No more claims; trials already running finish; then the search is done."""
     with transaction(engine) as conn:
-        row = conn.execute(
-            searches.select().where(searches.c.name == name).with_for_update()
-        ).first()
-        if row is None:
-            raise NotFoundError(f"no study named {name!r}")
-        search = row_to_search(row)
+        search = lock_search_named(conn, name)
         if search.status in ACTIVE_STATUSES:
             status = "done" if search.running == 0 else "stopping"
             conn.execute(
@@ -122,12 +123,7 @@ def extend_budget(engine: Engine, name: str, trials: int) -> Search:
     they claim any (the conditional UPDATE in leases.py), so this is safe while they run.
     """
     with transaction(engine) as conn:
-        row = conn.execute(
-            searches.select().where(searches.c.name == name).with_for_update()
-        ).first()
-        if row is None:
-            raise NotFoundError(f"no study named {name!r}")
-        search = row_to_search(row)
+        search = lock_search_named(conn, name)
         values: dict[str, Any] = {
             "trial_budget": searches.c.trial_budget + trials,
             "updated_at": utc_now(),
