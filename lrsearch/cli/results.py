@@ -41,10 +41,9 @@ def print_results(settings: Settings, name: str, folder: Path, *, named_storage:
             console.print("no trial completed, so there is no best schedule")
             return False
         curves = [(c.number, c.state, c.values) for c in service.trial_curves(backend, name)]
-        baseline = service.trial_detail(backend, name, best["trial_number"])["baseline"]
     schedule = ScheduleSpec.from_dict(best["schedule"], complete=True)
     console.print(_best_table(name, best, schedule))
-    console.print(_found_how(found, baseline, best["steps"]))
+    console.print(_found_how(found, best["baseline"], best["steps"]))
     if importlib.util.find_spec("matplotlib") is None:
         console.print("plots: skipped, they need the plots extra: pip install 'lrsearch[plots]'")
         return True
