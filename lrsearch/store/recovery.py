@@ -53,6 +53,10 @@ class LeaseLink:
     id: int
     optuna_trial_id: int | None
     live: bool  # active, or closed with its re-queue still pending
+    # Why the lease closed as failed for good (``worker lost (3 attempts)``), else None: the
+    # orphan check fails the trial with this reason, not as an abandoned attempt, when the
+    # reaper that closed the lease has not failed the trial yet (or died before it could).
+    failed_reason: str | None = None
 
 
 def stale_leases(engine: Engine, older_than_s: float) -> list[StaleLease]:
@@ -201,8 +205,14 @@ def lease_links(
     if not trial_ids and not ids:
         return []
     live = sa.or_(trials.c.status.in_(LEASE_ACTIVE), trials.c.finished_at.is_(None))
-    query = sa.select(trials.c.id, trials.c.optuna_trial_id, live).where(
+    failed = sa.case(
+        (trials.c.status == Outcome.FAILED.lease_status, trials.c.reason), else_=sa.null()
+    )
+    query = sa.select(trials.c.id, trials.c.optuna_trial_id, live, failed).where(
         sa.or_(trials.c.optuna_trial_id.in_(trial_ids), trials.c.id.in_(ids))
     )
     with transaction(engine) as conn:
-        return [LeaseLink(int(i), t, bool(alive)) for i, t, alive in conn.execute(query)]
+        return [
+            LeaseLink(int(i), t, bool(alive), reason)
+            for i, t, alive, reason in conn.execute(query)
+        ]

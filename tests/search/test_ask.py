@@ -218,3 +218,27 @@ def _age_lease(engine: sa.Engine, lease_id: int) -> None:
             sa.text("UPDATE lr_trials SET heartbeat_at = :t WHERE id = :i"),
             {"t": datetime.now(UTC) - timedelta(seconds=60), "i": lease_id},
         )
+
+
+def test_a_last_attempt_failed_by_one_reaper_is_not_abandoned_by_another(
+    make_search: Callable[..., Search],
+) -> None:
+    """The race a kill storm found: reaper A closes the lease of a last attempt as failed for
+    good; before A fails its Optuna trial, reaper B's orphan check sees a RUNNING trial whose
+    lease is closed. B must fail it with the lease's reason, not as an abandoned attempt
+    ("worker lost"), which would be owed a re-run that nothing queues."""
+    search = make_search(name="last")
+    lease = search.claim()
+    trial = search.ask(lease)
+    assert store.start_trial(search.engine, lease, trial.number, trial_id(trial))
+    with search.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE lr_trials SET attempt = 3 WHERE id = :i"), {"i": lease.id})
+    _age_lease(search.engine, lease.id)
+    [stale] = store.stale_leases(search.engine, 30)
+    reason = "worker lost (3 attempts)"
+    assert store.reap_lease(search.engine, stale, 30, outcome=store.Outcome.FAILED, reason=reason)
+    assert search.states() == {"RUNNING": 1}  # reaper A stops here, for now
+    assert search.reap() == 0  # reaper B: nothing stale, one orphan
+    assert search.states() == {"FAIL": 1}  # nothing queued again
+    assert search.storage.get_trial(trial_id(trial)).user_attrs["fail_reason"] == reason
+    assert store.get_search(search.engine, "last").n_failed == 1

@@ -164,4 +164,8 @@ class Reaper:
             for trial_id, tag in tags.items():
                 mine = [k for k in links if k.optuna_trial_id == trial_id or k.id == tag]
                 if mine and not any(link.live for link in mine):
-                    oc.fail(self.storage, trial_id, WORKER_LOST)
+                    # A lease failed for good (its last attempt) keeps its reason: failing
+                    # the trial as "worker lost" would make it an abandoned attempt, owed a
+                    # re-run that its closed lease will never queue.
+                    reasons = [link.failed_reason for link in mine if link.failed_reason]
+                    oc.fail(self.storage, trial_id, reasons[0] if reasons else WORKER_LOST)
