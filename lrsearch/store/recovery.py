@@ -213,6 +213,5 @@ def lease_links(
     )
     with transaction(engine) as conn:
         return [
-            LeaseLink(int(i), t, bool(alive), reason)
-            for i, t, alive, reason in conn.execute(query)
+            LeaseLink(int(i), t, bool(alive), reason) for i, t, alive, reason in conn.execute(query)
         ]
