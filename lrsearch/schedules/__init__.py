@@ -14,11 +14,13 @@ from lrsearch.schedules.params import Param
 from lrsearch.schedules.plateau import PlateauState
 from lrsearch.schedules.registry import Family, families, family_names, get_family
 from lrsearch.schedules.spec import ScheduleSpec
+from lrsearch.schedules.sweep import RangeSweep
 
 __all__ = [
     "Family",
     "Param",
     "PlateauState",
+    "RangeSweep",
     "ScheduleSpec",
     "budget_steps",
     "curve",

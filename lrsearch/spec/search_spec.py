@@ -90,6 +90,15 @@ class SearchOptions(_Strict):
     stop_after_failures: StrictInt = Field(
         3, ge=0, le=1_000_000, description="stop when the first N trials fail alike (0: never)"
     )
+    lr_range: Literal["off", "auto"] = Field(
+        "off",
+        description="auto: an LR range test (short exponential LR sweeps per optimizer) sets "
+        "the peak LR's search range before the searched trials start",
+    )
+    lr_range_seeds: StrictInt = Field(3, ge=1, le=10, description="sweeps per optimizer")
+    lr_range_steps: StrictInt = Field(
+        200, ge=20, le=100_000, description="optimizer updates of one sweep (at most)"
+    )
 
 
 class Space(_Strict):
@@ -303,6 +312,20 @@ class SearchSpec(_Strict):
             raise ValueError(f"metric: task {self.task!r} reports {known}, not {self.metric!r}")
         return self
 
+    @model_validator(mode="after")
+    def _range_test_fits(self) -> SearchSpec:
+        if self.search.lr_range == "off":
+            return self
+        if self.search.sampler == "grid":
+            raise ValueError("search.lr_range: the grid sampler runs a fixed LR grid; use off")
+        low, high = self.space.lr
+        if high < low * 100.0:
+            raise ValueError(
+                f"search.lr_range: space.lr [{low}, {high}] spans less than 2 decades: "
+                "nothing to narrow (use off)"
+            )
+        return self
+
     @property
     def runs(self) -> str:
         """What trains: ``"task"``, ``"objective"`` or ``"command"``."""
@@ -408,6 +431,7 @@ _FIELD_PREFIXES = (
     "cwd:",
     "env:",
     "direction:",
+    "search.lr_range:",
 )
 
 
