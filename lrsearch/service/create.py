@@ -17,6 +17,7 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
+from optuna.trial import TrialState
 from sqlalchemy.engine import Engine
 
 from lrsearch import store
@@ -25,6 +26,7 @@ from lrsearch.service import notes
 from lrsearch.service.backend import Backend
 from lrsearch.service.policy import SubmitPolicy
 from lrsearch.space import grid_space
+from lrsearch.space.lr_range import sweep_attrs, sweep_count
 from lrsearch.spec import Direction, SearchSpec, parse_spec
 
 __all__ = ["Direction", "create_search", "open_search", "trial_budget"]
@@ -94,6 +96,8 @@ def open_search(
     created_here = False
     try:
         created_here = _create_optuna_study(storage, spec, metric, direction, load_if_exists=resume)
+        if created_here:
+            _queue_sweeps(storage, spec)
         return store.create_search(
             engine,
             name=spec.name,
@@ -102,12 +106,26 @@ def open_search(
             metric=metric,
             direction=direction,
             trial_budget=trial_budget(spec),
+            sweeps=sweep_count(spec) if created_here else 0,
         )
     except BaseException:
         if created_here:  # leave nothing behind: the name stays free for a retry
             with contextlib.suppress(Exception):
                 storage.delete_study(storage.get_study_id_from_name(spec.name))
         raise
+
+
+def _queue_sweeps(storage: BaseStorage, spec: SearchSpec) -> None:
+    """The LR range test's sweeps, queued as the study's first trials (space/lr_range.py)."""
+    attrs = sweep_attrs(spec)
+    if not attrs:
+        return
+    study_id = storage.get_study_id_from_name(spec.name)
+    for user_attrs in attrs:
+        template = optuna.trial.create_trial(
+            state=TrialState.WAITING, system_attrs={"fixed_params": {}}, user_attrs=user_attrs
+        )
+        storage.create_new_trial(study_id, template_trial=template)
 
 
 def _check_storable(spec: SearchSpec) -> None:

@@ -71,12 +71,27 @@ class TrialConfig:
         )
 
 
-def suggest(trial: TrialLike, spec: SearchSpec) -> TrialConfig:
-    """Ask the trial for a family, its parameters, a peak LR, warmup and an optimizer."""
+def suggest(
+    trial: TrialLike,
+    spec: SearchSpec,
+    lr_ranges: Mapping[str, tuple[float, float]] | None = None,
+) -> TrialConfig:
+    """Ask the trial for a family, its parameters, a peak LR, warmup and an optimizer.
+
+    ``lr_ranges`` (optimizer -> (low, high), from the LR range test) narrow the peak LR per
+    optimizer: then the optimizer is chosen before the LR, from its own range, kept inside
+    ``space.lr``.
+    """
     space = spec.space
     family = get_family(trial.suggest_categorical("family", space.families))
-    lr = trial.suggest_float("lr", space.lr[0], space.lr[1], log=True)
-    optimizer = trial.suggest_categorical("optimizer", space.optimizers)
+    if lr_ranges is None:
+        lr = trial.suggest_float("lr", space.lr[0], space.lr[1], log=True)
+        optimizer = trial.suggest_categorical("optimizer", space.optimizers)
+    else:
+        optimizer = trial.suggest_categorical("optimizer", space.optimizers)
+        low, high = lr_ranges.get(optimizer, space.lr)
+        low, high = max(low, space.lr[0]), min(high, space.lr[1])
+        lr = trial.suggest_float("lr", low, max(low, high), log=True)
     if spec.search.sampler == "grid":
         params: dict[str, ParamValue] = {}
         warmup = 0.0

@@ -24,6 +24,13 @@ from lrsearch.store.leases import (
     start_trial,
     unreserve_trial,
 )
+from lrsearch.store.lr_ranges import (
+    RangeTest,
+    SweepRow,
+    range_test,
+    record_sweep,
+    settle_range,
+)
 from lrsearch.store.migrate import ensure_current, require_current, upgrade
 from lrsearch.store.outcome import Outcome
 from lrsearch.store.outcomes import (
@@ -103,7 +110,12 @@ __all__ = [
     "TunedBest",
     "active_leases",
     "active_search_names",
+    "RangeTest",
+    "SweepRow",
     "add_baselines",
+    "range_test",
+    "record_sweep",
+    "settle_range",
     "baseline_rows",
     "best_summary",
     "claim_requeue",

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from lrsearch.store.agents import beat_agent
 from lrsearch.store.counters import close_lease, count
+from lrsearch.store.lr_ranges import claim_open
 from lrsearch.store.models import ACTIVE_STATUSES, LEASE_ACTIVE, searches, trials
 from lrsearch.store.outcome import Outcome
 from lrsearch.store.rows import db_now, lock_search, transaction, utc_now
@@ -60,6 +61,7 @@ def claim_trial(
             which,
             searches.c.trials_claimed < searches.c.trial_budget,
             searches.c.status.in_(ACTIVE_STATUSES),
+            claim_open(),  # an LR range test still sweeping: only its sweeps' slots
         )
         .values(
             trials_claimed=searches.c.trials_claimed + 1, status="running", updated_at=utc_now()

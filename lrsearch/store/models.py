@@ -145,3 +145,46 @@ agents = sa.Table(
     sa.Index("ix_lr_agents_heartbeat", "heartbeat_at"),
     sqlite_autoincrement=True,
 )
+
+# The LR range test of a search (``[search] lr_range = "auto"``): how many sweeps it runs
+# first, whether its range is known ("sweeping" until the last sweep ends, then "done"), the
+# range chosen per optimizer with why, and the searched trials its updates cost. While it is
+# sweeping, claims take only the sweeps' slots (leases.claim_trial).
+range_tests = sa.Table(
+    "lr_range_tests",
+    metadata,
+    sa.Column(
+        "search_id",
+        sa.Integer,
+        sa.ForeignKey("lr_searches.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("sweeps", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("ranges_json", sa.Text, nullable=True),
+    sa.Column("charge", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("sweep_updates", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("trial_updates", sa.Integer, nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# One row per sweep that ended for good: its optimizer and seed, how it ended, the updates it
+# ran, and its curve (LRs, losses, the smoothed loss and what was read from it).
+sweeps = sa.Table(
+    "lr_sweeps",
+    metadata,
+    sa.Column(
+        "search_id",
+        sa.Integer,
+        sa.ForeignKey("lr_searches.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("trial_number", sa.Integer, primary_key=True),
+    sa.Column("optimizer", sa.String(16), nullable=False),
+    sa.Column("seed", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("updates", sa.Integer, nullable=False),
+    sa.Column("trial_updates", sa.Integer, nullable=True),
+    sa.Column("curve_json", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+)

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from lrsearch.errors import ConflictError, NotFoundError
+from lrsearch.store.lr_ranges import add_range_test
 from lrsearch.store.models import ACTIVE_STATUSES, searches
 from lrsearch.store.rows import (
     Search,
@@ -38,8 +39,10 @@ def create_search(
     metric: str,
     direction: str,
     trial_budget: int,
+    sweeps: int = 0,
 ) -> Search:
-    """Insert a queued search; a taken name is a ConflictError."""
+    """Insert a queued search; a taken name is a ConflictError. ``sweeps``: the LR range
+    test's sweeps, on slots of their own added to the budget (store/lr_ranges.py)."""
     now = utc_now()
     values = {
         "name": name,
@@ -48,13 +51,17 @@ def create_search(
         "task": task,
         "metric": metric,
         "direction": direction,
-        "trial_budget": trial_budget,
+        "trial_budget": trial_budget + sweeps,
         "created_at": now,
         "updated_at": now,
     }
     try:
         with transaction(engine) as conn:
-            conn.execute(searches.insert().values(**values))
+            search_id = conn.execute(
+                searches.insert().values(**values).returning(searches.c.id)
+            ).scalar_one()
+            if sweeps:
+                add_range_test(conn, search_id, sweeps)
     except sa.exc.IntegrityError:
         raise ConflictError(f"a search named {name!r} already exists") from None
     return get_search(engine, name)
