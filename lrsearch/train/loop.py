@@ -73,6 +73,8 @@ def run_task(task: TensorTask, trial: Trial, length: RunLength | None = None) ->
     ``length`` defaults to the trial's budget. Raises TrialPruned, TrainingDiverged.
     """
     length = length or RunLength.of(trial.budget)
+    if trial.sweep is not None:
+        return _sweep(task, trial, length)
     device = trial.device
     started = time.perf_counter()
     torch.manual_seed(trial.seed)
@@ -105,6 +107,35 @@ def run_task(task: TensorTask, trial: Trial, length: RunLength | None = None) ->
         _check_finite(epoch, metrics, ("train_loss",))
         trial.report(step, **metrics)
     return TrainResult(metrics)
+
+
+def _sweep(task: TensorTask, trial: Trial, length: RunLength) -> TrainResult:
+    """An LR range test's sweep: the training loss of every update, reported as it goes
+    (no validation), until the Trial says the sweep ended (TrialPruned) or its updates ran.
+
+    The scheduler is told the length a trial of this budget trains (what the sweep costs is
+    counted in such trials); the sweep itself runs ``trial.sweep.steps`` updates.
+    """
+    assert trial.sweep is not None
+    torch.manual_seed(trial.seed)
+    model = task.make_model().to(trial.device)
+    opt = trial.make_optimizer(model.parameters())
+    total, _ = plan(task, length)
+    scheduler = trial.scheduler(opt, total)
+    generator = torch.Generator(device="cpu").manual_seed(trial.seed)
+    batches = _batches(task, generator, trial.device)
+    loss_value = math.nan
+    model.train()
+    for step in range(1, trial.sweep.steps + 1):
+        xb, yb = next(batches)
+        loss = task.loss(model(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        opt.step()
+        scheduler.step()
+        loss_value = float(loss.item())
+        trial.report(step, train_loss=loss_value)
+    return TrainResult({"train_loss": loss_value})
 
 
 class _LoopReporter:

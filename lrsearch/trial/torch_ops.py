@@ -27,7 +27,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from lrsearch.errors import InvalidInputError, ScheduleError
-from lrsearch.schedules import PlateauState, ScheduleSpec, curve, lr_at
+from lrsearch.schedules import PlateauState, RangeSweep, ScheduleSpec, curve, lr_at
 
 
 class SpecLR(LRScheduler):
@@ -128,6 +128,34 @@ class SpecLR(LRScheduler):
         saved = state_dict.get("plateau")
         self.plateau = PlateauState.from_state_dict(saved) if saved is not None else None
         self._apply_now()
+
+
+class SweepLR(SpecLR):
+    """The LR range test's sweep as a scheduler: ``sweep``'s exponential curve over its own
+    ``sweep.steps`` updates, whatever ``total_steps`` the training code planned (kept as
+    ``trial_updates``: what the sweep costs is counted in trials of that length). Param groups
+    keep their LR ratios, as with :class:`SpecLR`; ``high`` is the largest group's peak.
+    """
+
+    def __init__(self, optimizer: Optimizer, sweep: RangeSweep, total_steps: int) -> None:
+        self.sweep, self.trial_updates = sweep, total_steps
+        super().__init__(optimizer, ScheduleSpec.create("constant", lr=sweep.high), total_steps)
+
+    def _set_curve(self, spec: ScheduleSpec, total_steps: int) -> None:
+        self.spec = spec
+        self.total_steps = self.sweep.steps
+        self._curve = [self.sweep.lr_at(t) for t in range(self.sweep.steps)]
+        self._end_lr = self.sweep.high
+
+    @property
+    def updates(self) -> int:
+        """Optimizer updates stepped so far."""
+        return max(self.last_epoch, 0)
+
+    @property
+    def last_lr(self) -> float:
+        """The LR of the last update stepped (the first one's before any)."""
+        return self.lr_for_step(max(self.updates - 1, 0))
 
 
 def group_ratios(optimizer: Optimizer) -> list[float]:

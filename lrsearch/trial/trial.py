@@ -5,7 +5,7 @@ worker's process), a command trial (``lrsearch.trial.current()`` in the child, o
 channel) and ``lrsearch run`` (standalone: reports are printed, never pruned). Only its
 :class:`~lrsearch.trial.backend.Reporter` differs.
 
->>> from lrsearch.schedules import ScheduleSpec
+>>> from lrsearch.schedules import RangeSweep, ScheduleSpec
 >>> trial = Trial(
 ...     number=0, params={}, schedule=ScheduleSpec.create("cosine", lr=0.1),
 ...     optimizer="sgd", optimizer_params={"momentum": 0.9}, seed=0,
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrsearch.errors import InvalidInputError, TrainingDiverged
-from lrsearch.schedules import ScheduleSpec
+from lrsearch.schedules import RangeSweep, ScheduleSpec
 from lrsearch.trial.backend import PrintReporter, Reporter
 
 if TYPE_CHECKING:
@@ -66,6 +66,12 @@ class Trial:
     ``optimizer`` (name), ``optimizer_params``, ``seed``, ``budget``, ``device``, ``workdir``
     (a folder of its own for checkpoints and logs, made when first asked for), ``metric``,
     ``direction``, ``study``, ``rank`` and ``world_size`` (torchrun).
+
+    ``sweep`` is set on the LR range test's sweep trials: then ``scheduler()`` sweeps the LR
+    exponentially over ``sweep.steps`` updates, whatever length the code plans, and the sweep
+    ends (``report()`` raises TrialPruned) once it went past them or its loss diverged. A sweep
+    reads ``train_loss`` (or ``loss``, else the search's metric) from each report: code that
+    reports often (``budget.steps`` and ``budget.evals`` are the sweep's) gives a finer curve.
     """
 
     def __init__(
@@ -86,8 +92,10 @@ class Trial:
         rank: int = 0,
         world_size: int = 1,
         reporter: Reporter | None = None,
+        sweep: RangeSweep | None = None,
     ) -> None:
         self.number, self.params = number, dict(params)
+        self.sweep = sweep
         self.schedule, self.optimizer = schedule, optimizer
         self.optimizer_params = dict(optimizer_params)
         self.seed, self.budget, self.device = seed, budget, device
@@ -129,12 +137,16 @@ class Trial:
     def scheduler(self, optimizer: Optimizer, total_steps: int) -> SpecLR:
         """The LR scheduler of this trial over ``total_steps`` updates: call ``step()`` after
         every ``optimizer.step()``. Param groups keep their LR ratios."""
-        from lrsearch.trial.torch_ops import SpecLR
+        from lrsearch.trial.torch_ops import SpecLR, SweepLR
 
         if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
             raise InvalidInputError(
                 "total_steps", f"must be a positive integer, got {total_steps!r}"
             )
+        if self.sweep is not None:
+            sweep = SweepLR(optimizer, self.sweep, total_steps)
+            self._schedulers.append(sweep)
+            return sweep
         scheduler = SpecLR(optimizer, self.schedule, total_steps, metric_mode=self.metric_mode)
         self._schedulers.append(scheduler)
         return scheduler
@@ -144,7 +156,11 @@ class Trial:
 
         Raises :class:`TrialPruned` when the search stops this trial, and TrainingDiverged when
         the metric is NaN or infinite (the trial fails as "diverged"). Feeds reduce-on-plateau.
+        In a sweep (see the class docstring) a non-finite loss ends the sweep instead.
         """
+        if self.sweep is not None:
+            self._report_sweep(int(step), {k: float(v) for k, v in metrics.items()})
+            return
         if self.metric not in metrics:
             raise InvalidInputError(
                 "metrics", f"trial.report() needs {self.metric!r}, got {', '.join(metrics)}"
@@ -161,6 +177,27 @@ class Trial:
         if prune:
             raise TrialPruned(f"trial {self.number} pruned at step {step}")
 
+    def _report_sweep(self, step: int, values: dict[str, float]) -> None:
+        """A sweep's report: the loss with the LR of the last update, and whether it ends."""
+        key = next((k for k in ("train_loss", "loss", self.metric) if k in values), None)
+        if key is None:
+            raise InvalidInputError(
+                "metrics", f"an LR sweep's report needs train_loss or {self.metric!r}"
+            )
+        loss = values[key]
+        if key == self.metric and self.direction == "maximize":
+            loss = -loss  # the sweep reads a loss: lower is better
+        values["sweep_loss"] = loss
+        schedulers = [s for s in self._schedulers if hasattr(s, "trial_updates")]
+        if schedulers:  # without one, the LR never moved: the worker says so
+            sweep = schedulers[-1]
+            values["sweep_lr"] = sweep.last_lr  # type: ignore[attr-defined]
+            values["sweep_update"] = float(sweep.updates)  # type: ignore[attr-defined]
+            values["trial_updates"] = float(sweep.trial_updates)  # type: ignore[attr-defined]
+        self.reports += 1
+        if _decide(self.reporter, step, values):
+            raise TrialPruned(f"LR sweep of trial {self.number} ended at step {step}")
+
     def describe(self) -> dict[str, Any]:
         """This trial as JSON (what the channel's ``hello`` answers)."""
         return {
@@ -176,6 +213,7 @@ class Trial:
             "workdir": str(self._workdir),
             "metric": self.metric,
             "direction": self.direction,
+            "sweep": None if self.sweep is None else self.sweep.to_dict(),
         }
 
     @classmethod
@@ -204,6 +242,7 @@ class Trial:
             rank=rank,
             world_size=world_size,
             reporter=reporter,
+            sweep=RangeSweep.from_dict(data["sweep"]) if data.get("sweep") else None,
         )
 
 
