@@ -16,6 +16,7 @@ import torch
 from lrsearch.errors import TrainingDiverged
 from lrsearch.search.ledger import Outcome, RunningTrial, TrialLedger
 from lrsearch.search.runners import CommandRunner, LedgerBackend, Runner
+from lrsearch.search.sweep import run_sweep, shown_device
 from lrsearch.service import notes
 from lrsearch.space import TrialConfig, baseline_of, suggest
 from lrsearch.spec import SearchSpec
@@ -41,7 +42,8 @@ def configure(ledger: TrialLedger, run: RunningTrial, spec: SearchSpec) -> Trial
         ledger.call(lambda: notes.save(trial, note), "save the baseline's note")
         config = baseline
     else:
-        config = ledger.call(lambda: suggest(trial, spec), "suggest")
+        ranges = ledger.lr_ranges(run.search) if spec.search.lr_range == "auto" else None
+        config = ledger.call(lambda: suggest(trial, spec, ranges), "suggest")
         run.schedule = config.schedule  # its epochs carry their decay left (the pruner's)
     ledger.set_attrs(
         run,
@@ -94,10 +96,15 @@ def run_trial(
 ) -> TrialOutcome:
     """Run one suggested config; the trial's attributes record its schedule, config, why it
     failed, and (command trials) its output's tail."""
+    shown = shown_device(device, isinstance(runner, CommandRunner))
+    if run.sweep:  # the LR range test's sweep: a trial with a special schedule (sweep.py)
+        folder = trial_folder(runs_root, run.search.name, run.number)
+        outcome, sweep_config, reason, sweep_attrs = run_sweep(ledger, run, runner, shown, folder)
+        if reason is not None:
+            sweep_attrs["fail_reason"] = reason
+        ledger.set_attrs(run, sweep_attrs)
+        return TrialOutcome(outcome, None, sweep_config, reason)
     config = configure(ledger, run, spec)
-    shown = str(device)
-    if isinstance(runner, CommandRunner):  # the child sees only its own GPU, as cuda:0
-        shown = "cuda" if device.type == "cuda" else "cpu"
     trial = make_trial(run, spec, config, shown, runs_root)
     backend = LedgerBackend(ledger, run, run.search.metric)
     result = runner.run(trial, backend)

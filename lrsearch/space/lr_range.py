@@ -114,6 +114,18 @@ class SweepReading:
     def usable(self) -> bool:
         return len(self.lrs) >= MIN_POINTS
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SweepReading:
+        """A reading as :meth:`to_dict` stored it (an empty dict: a sweep with no points)."""
+        return cls(
+            [float(v) for v in data.get("lr", [])],
+            [float(v) for v in data.get("loss", [])],
+            [float(v) for v in data.get("smoothed", [])],
+            _maybe(data.get("divergence_lr")),
+            _maybe(data.get("steepest_lr")),
+            _maybe(data.get("min_loss_lr")),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "lr": self.lrs,

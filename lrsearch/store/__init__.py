@@ -30,6 +30,7 @@ from lrsearch.store.lr_ranges import (
     range_test,
     record_sweep,
     settle_range,
+    sweeping,
 )
 from lrsearch.store.migrate import ensure_current, require_current, upgrade
 from lrsearch.store.outcome import Outcome
@@ -116,6 +117,7 @@ __all__ = [
     "range_test",
     "record_sweep",
     "settle_range",
+    "sweeping",
     "baseline_rows",
     "best_summary",
     "claim_requeue",

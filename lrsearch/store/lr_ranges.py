@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from lrsearch.store.models import range_tests, searches, sweeps
-from lrsearch.store.rows import Search, transaction, utc_now
+from lrsearch.store.rows import transaction, utc_now
 
 SWEEPING, DONE = "sweeping", "done"
 
@@ -67,6 +67,13 @@ def claim_open() -> sa.ColumnElement[bool]:
     )
 
 
+def sweeping(engine: Engine, search_id: int) -> bool:
+    """Whether the search's range test is still sweeping (its searched trials wait)."""
+    query = sa.select(range_tests.c.state).where(range_tests.c.search_id == search_id)
+    with transaction(engine) as conn:
+        return conn.execute(query).scalar_one_or_none() == SWEEPING
+
+
 def add_range_test(conn: sa.Connection, search_id: int, count: int) -> None:
     """The range test's row of a new search (``count`` sweeps), in the caller's transaction."""
     conn.execute(
@@ -101,7 +108,7 @@ def record_sweep(conn: sa.Connection, search_id: int, row: SweepRow) -> list[Swe
 
 def settle_range(
     conn: sa.Connection,
-    search: Search,
+    search_id: int,
     ranges: Mapping[str, Mapping[str, Any]],
     *,
     charge: int,
@@ -111,7 +118,7 @@ def settle_range(
     """The range is known: store it, take ``charge`` slots off the budget, open the claims."""
     conn.execute(
         range_tests.update()
-        .where(range_tests.c.search_id == search.id)
+        .where(range_tests.c.search_id == search_id)
         .values(
             state=DONE,
             ranges_json=json.dumps(ranges, sort_keys=True),
@@ -124,7 +131,7 @@ def settle_range(
     if charge:
         conn.execute(
             searches.update()
-            .where(searches.c.id == search.id)
+            .where(searches.c.id == search_id)
             .values(trial_budget=searches.c.trial_budget - charge)
         )
 

@@ -24,12 +24,19 @@ from lrsearch import store
 from lrsearch.search.ledger import optuna_calls as oc
 
 
-def ask(study: optuna.Study, engine: Engine, lease: store.Lease, *, retried: bool) -> int:
-    """The id of a RUNNING trial for ``lease``; ``retried``: an earlier try may have written."""
+def ask(study: optuna.Study, engine: Engine, lease: store.Lease, *, retried: bool) -> int | None:
+    """The id of a RUNNING trial for ``lease``; ``retried``: an earlier try may have written.
+
+    None while the search's LR range test is still sweeping and no sweep is queued (a lost
+    sweep's slot came back before its re-queue): a searched trial must not start before the
+    range is known; the caller asks again.
+    """
     trial_id = _earlier(study, engine, lease) if retried else None
     if trial_id is None:
         trial_id = _pop_queued(study, engine, lease)
     if trial_id is None:
+        if store.sweeping(engine, lease.search_id):
+            return None
         trial_id = oc.create_tagged(study, lease.id)
     return trial_id
 

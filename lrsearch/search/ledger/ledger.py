@@ -34,7 +34,8 @@ from lrsearch.search.ledger.reaping import WORKER_LOST, Reaper
 from lrsearch.search.pruning import Rung, ScheduleAwarePruner, rung_of
 from lrsearch.space import baseline_attrs, baseline_count, baseline_of, tuned_baseline_configs
 from lrsearch.space.baselines import BASELINE_ATTR
-from lrsearch.spec import parse_spec
+from lrsearch.space.lr_range import SweepReading, choose_range, sweep_charge, sweep_of
+from lrsearch.spec import SearchSpec, parse_spec
 from lrsearch.store import Outcome
 from lrsearch.store.models import LEASE_ACTIVE, trials
 from lrsearch.store.retry import RetryPolicy
@@ -43,6 +44,7 @@ T = TypeVar("T")
 log = logging.getLogger("lrsearch.ledger")
 
 FLUSH_S = 2.0  # per-epoch rows are written at most this often, and when the trial ends
+ASK_WAIT_S, ASK_WAIT_MAX_S = 0.2, 2.0  # polling for a lost sweep's re-queue (asking.ask)
 
 
 @dataclass
@@ -56,6 +58,8 @@ class RunningTrial:
     attempt: int
     prunes: bool = True
     baseline: bool = False
+    sweep: bool = False  # an LR range test's sweep (search/sweep.py)
+    sweep_result: Any = None  # the sweep's SweepResult, once it ran: stored when recorded
     # The searched trial's schedule, once configured: its epochs carry their decay left.
     schedule: ScheduleSpec | None = None
     epochs: list[tuple[int, Mapping[str, float], float]] = field(default_factory=list)
@@ -92,6 +96,7 @@ class TrialLedger:
         self.agent_id: int | None = None
         self._lock = threading.Lock()
         self._completed: dict[int, tuple[int, list[FrozenTrial]]] = {}
+        self._ranges: dict[int, dict[str, tuple[float, float]]] = {}
 
     def _count(self, *_: Any) -> None:
         self.statements += 1
@@ -153,9 +158,15 @@ class TrialLedger:
     def ask(self, study: optuna.Study, lease: store.Lease) -> optuna.Trial:
         """A RUNNING Optuna trial for the lease: queued ones first, safe to retry."""
         tries = itertools.count()
-        trial_id = self.retry(
-            lambda: ask(study, self.engine, lease, retried=next(tries) > 0), "ask for a trial"
-        )
+        wait = ASK_WAIT_S
+        while True:
+            trial_id = self.retry(
+                lambda: ask(study, self.engine, lease, retried=next(tries) > 0), "ask for a trial"
+            )
+            if trial_id is not None:
+                break
+            time.sleep(wait)  # a lost sweep's re-queue is on its way (see asking.ask)
+            wait = min(2 * wait, ASK_WAIT_MAX_S)
         # Opening it reads the trial (and the sampler may read the study): retried as well.
         return self.retry(lambda: oc.open_trial(study, trial_id), "open the trial")
 
@@ -179,8 +190,9 @@ class TrialLedger:
             return None
         # Baselines are never pruned: the report compares their whole run with the best.
         baseline = baseline_of(trial.user_attrs) is not None
-        prunes = oc.prunes(study) and not baseline
-        return RunningTrial(search, study, trial, lease, attempt, prunes, baseline)
+        sweep = sweep_of(trial.user_attrs) is not None  # a sweep is never pruned either
+        prunes = oc.prunes(study) and not baseline and not sweep
+        return RunningTrial(search, study, trial, lease, attempt, prunes, baseline, sweep)
 
     def set_attrs(self, run: RunningTrial, attrs: Mapping[str, Any]) -> None:
         """Set user attributes of the running trial.
@@ -208,6 +220,11 @@ class TrialLedger:
         """
         if self.is_lost(run.lease):
             raise LeaseLost(f"lease lost during trial {run.number}")
+        if run.sweep:  # epoch rows only: no pruner ever compares a sweep's points
+            run.epochs.append((epoch, metrics, value))
+            if time.monotonic() - run.flushed_at >= FLUSH_S:
+                self.record_epochs(run)
+            return False
         rung = None if run.baseline else self._rung(run, epoch, value, metrics)
         if rung is not None:  # the row carries it: other trials' pruner compares with it
             metrics = {**metrics, "decay_left": rung.decay_left}
@@ -392,6 +409,8 @@ class TrialLedger:
             )
             if not recorded.recorded:
                 return None
+            if run.sweep and outcome.final:
+                self._settle_sweep(conn, run, spec, outcome, reason)
             if recorded.opened is None:
                 return []
             configs = tuned_baseline_configs(spec, recorded.opened.config)
@@ -403,6 +422,66 @@ class TrialLedger:
             with store.transaction(self.engine) as conn:
                 return write(conn) is not None
         return oc.record_and_queue(run.study, write)
+
+    def lr_ranges(self, search: store.Search) -> dict[str, tuple[float, float]] | None:
+        """The peak-LR range per optimizer that the search's LR range test chose (None while
+        it sweeps, or for a search without one); read once, then kept."""
+        known = self._ranges.get(search.id)
+        if known is None:
+            test = self.retry(
+                lambda: store.range_test(self.engine, search.id, with_sweeps=False),
+                "read the LR range",
+            )
+            if test is None or test.ranges is None:
+                return None
+            known = {k: (float(v["low"]), float(v["high"])) for k, v in test.ranges.items()}
+            self._ranges[search.id] = known
+        return known
+
+    def _settle_sweep(
+        self,
+        conn: sa.Connection,
+        run: RunningTrial,
+        spec: SearchSpec,
+        outcome: Outcome,
+        reason: str | None,
+    ) -> None:
+        """Store the ended sweep; after the last one, the range (space/lr_range.py), in the
+        transaction that counts it."""
+        info = sweep_of(run.user_attrs) or {}
+        result = run.sweep_result
+        row = store.SweepRow(
+            run.number,
+            str(info.get("optimizer", "?")),
+            int(info.get("seed", 0)),
+            outcome.value,
+            result.updates if result is not None else 0,
+            result.trial_updates if result is not None else None,
+            result.reading.to_dict() if result is not None else {},
+            reason or (result.reason if result is not None else None),
+        )
+        ended = store.record_sweep(conn, run.search.id, row)
+        if ended is None:
+            return
+        ranges = {
+            optimizer: choose_range(
+                optimizer,
+                [SweepReading.from_dict(r.curve) for r in ended if r.optimizer == optimizer],
+                spec.space.lr,
+            ).to_dict()
+            for optimizer in spec.space.optimizers
+        }
+        planned = sorted(r.trial_updates for r in ended if r.trial_updates)
+        trial_updates = spec.budget.steps or (planned[len(planned) // 2] if planned else None)
+        updates = [r.updates for r in ended]
+        store.settle_range(
+            conn,
+            run.search.id,
+            ranges,
+            charge=sweep_charge(updates, trial_updates, spec.budget.trials),
+            sweep_updates=sum(updates),
+            trial_updates=trial_updates,
+        )
 
     def _rung(
         self, run: RunningTrial, epoch: int, value: float, metrics: Mapping[str, float]
