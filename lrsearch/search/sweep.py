@@ -31,6 +31,7 @@ from lrsearch.space.lr_range import (
     MIN_POINTS,
     SweepReading,
     beta_for,
+    diverged_at,
     read_sweep,
     smooth,
     sweep_of,
@@ -94,8 +95,7 @@ class SweepBackend(TrialBackend):
         """The smoothed loss is back above where the sweep started (all progress lost)."""
         if len(self.losses) < MIN_POINTS or len(self.losses) % CHECK_EVERY:
             return False
-        smoothed = smooth(self.losses, beta_for(self.sweep.steps))
-        return smoothed[-1] > smoothed[0] and min(smoothed) < smoothed[0]
+        return diverged_at(smooth(self.losses, beta_for(len(self.losses)))) is not None
 
     def result(self) -> SweepResult:
         reading = read_sweep(self.lrs, self.losses, self.ended_nonfinite)

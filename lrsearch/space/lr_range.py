@@ -15,9 +15,10 @@ the sweep, a third of a decade at 200 updates over 6 decades (fastai's fixed 0.9
 points, which on a short sweep is more than a decade). From the smoothed curve:
 
 - the **divergence LR**: the first LR after the minimum at which the smoothed loss is back
-  above where the sweep started (all its progress lost), or at which a loss was not finite.
-  Scale-free, unlike fastai's "4 x the minimum", which means nothing for a loss near 0 or a
-  negated accuracy;
+  above where the sweep started (all its progress lost; it must have fallen by 5% of its
+  start first, so a flat start's noise is not divergence), or a whole start's size above it
+  (blown up), or at which a loss was not finite. Relative to the start, unlike fastai's
+  "4 x the minimum", which means nothing for a loss near 0 or a negated accuracy;
 - the **steepest-descent LR**: where the smoothed loss falls fastest per decade of LR, between
   the first 10% of the points (the average is still warming up) and the minimum.
 
@@ -65,6 +66,7 @@ HIGH_FACTOR = 3.0
 LOW_DECADES = 2.5
 MAX_DECADES = 4.0
 SKIP_FRACTION = 0.1
+PROGRESS = 0.05  # a sweep's loss must fall by 5% of its start before a rise counts
 
 
 def sweep_count(spec: SearchSpec) -> int:
@@ -165,14 +167,35 @@ def read_sweep(lrs: Sequence[float], losses: Sequence[float], diverged: bool) ->
         return SweepReading(lrs, losses, [], None, None, None)
     smoothed = smooth(losses, beta_for(len(losses)))
     lowest = int(np.argmin(smoothed))
-    divergence = next(
-        (lrs[i] for i in range(lowest + 1, len(lrs)) if smoothed[i] > smoothed[0]), None
-    )
+    at = diverged_at(smoothed)
+    divergence = lrs[at] if at is not None else None
     if divergence is None and diverged:
         divergence = lrs[-1]
     return SweepReading(
         lrs, losses, smoothed, divergence, _steepest(lrs, smoothed, lowest), lrs[lowest]
     )
+
+
+def diverged_at(smoothed: Sequence[float]) -> int | None:
+    """The first point after the minimum where the smoothed loss is back above its start,
+    once it had fallen by at least PROGRESS of the start's size (a flat start's noise is no
+    divergence); or, progress or not, once it is a whole start's size above it (blown up).
+
+    >>> diverged_at([2.0, 1.5, 1.0, 1.6, 2.1, 5.0])
+    4
+    >>> diverged_at([2.0, 1.99, 2.01, 2.02]) is None
+    True
+    """
+    if not smoothed:
+        return None
+    start = smoothed[0]
+    scale = abs(start) or 1.0
+    lowest = int(np.argmin(smoothed))
+    progressed = start - smoothed[lowest] >= PROGRESS * scale
+    for i in range(1, len(smoothed)):
+        if smoothed[i] > start + scale or (progressed and i > lowest and smoothed[i] > start):
+            return i
+    return None
 
 
 def _steepest(lrs: list[float], smoothed: list[float], lowest: int) -> float | None:

@@ -24,10 +24,12 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from lrsearch.space.baselines import BASELINE_ATTR, BASELINE_CONFIG_ATTR
+from lrsearch.space.lr_range import SWEEP_ATTR
 
 # The lease a new trial was created for (a system attribute), so a retried ask finds it.
 LEASE_ATTR = "lrsearch:lease"
-CARRIED_ATTRS = (BASELINE_ATTR, BASELINE_CONFIG_ATTR)  # a re-run of a baseline is a baseline
+# A re-run of a baseline is a baseline; of an LR range test's sweep, a sweep.
+CARRIED_ATTRS = (BASELINE_ATTR, BASELINE_CONFIG_ATTR, SWEEP_ATTR)
 
 
 def quiet_storage_logs() -> None:
