@@ -255,3 +255,36 @@ def trial_figure(
     metric_ax.grid(True, alpha=0.3)
     fig.suptitle(title)
     return fig
+
+
+def range_test_figure(
+    curves: Sequence[Mapping[str, Any]],
+    ranges: Mapping[str, Mapping[str, Any]],
+    *,
+    title: str,
+) -> Any:
+    """The LR range test: each sweep's smoothed loss against its LR (log axis), one colour per
+    optimizer, its chosen range shaded and each sweep's divergence LR marked."""
+    optimizers = sorted({str(c["optimizer"]) for c in curves} | set(ranges))
+    colours = dict(zip(optimizers, _colours(len(optimizers)), strict=False))
+    fig = _figure((8.0, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    for name, chosen in ranges.items():
+        ax.axvspan(chosen["low"], chosen["high"], color=colours[name], alpha=0.12)
+    labelled: set[str] = set()
+    for sweep in curves:
+        if not sweep.get("lr"):
+            continue
+        name = str(sweep["optimizer"])
+        label = None if name in labelled else f"{name} (range shaded)"
+        labelled.add(name)
+        ax.plot(sweep["lr"], sweep["smoothed"], color=colours[name], lw=1.2, label=label)
+        if sweep.get("divergence_lr"):
+            ax.axvline(sweep["divergence_lr"], color=colours[name], ls=":", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (sweep)")
+    ax.set_ylabel("smoothed loss")
+    ax.set_title(title, fontsize=10)
+    if labelled:
+        ax.legend(fontsize=8)
+    return fig

@@ -14,7 +14,14 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from lrsearch.plots import describe, schedules_figure, to_svg, top_k_figure, trial_curves_figure
+from lrsearch.plots import (
+    describe,
+    range_test_figure,
+    schedules_figure,
+    to_svg,
+    top_k_figure,
+    trial_curves_figure,
+)
 from lrsearch.service.report_data import ReportData, TrialRow, rank_key
 
 MAX_CURVES = 400  # validation curves drawn; beyond this the plot is ink, not information
@@ -25,6 +32,7 @@ def render(data: ReportData, ranked: list[TrialRow], *, top_k: int, steps: int) 
     sections = [
         f"<h1>lrsearch report: {_e(s.name)}</h1>",
         _summary(data),
+        _range_section(data),
         _best_section(data, ranked, steps),
         _top_k_section(ranked[:top_k], steps),
         _curves_section(data, ranked),
@@ -154,6 +162,43 @@ def _family_section(data: ReportData) -> str:
         "<h2>Best trial per family</h2><table><tr><th>family</th><th>trials</th>"
         f"<th>complete</th><th>best {_e(data.search.metric)}</th><th>trial</th><th>peak LR</th>"
         f"<th>optimizer</th></tr>{''.join(lines)}</table>"
+    )
+
+
+def _range_section(data: ReportData) -> str:
+    """The LR range test: its sweeps' curves, the range chosen per optimizer, and why."""
+    view = data.lr_range or {}
+    if view.get("state") in (None, "off"):
+        return ""
+    if view["state"] != "done":
+        return (
+            f"<h2>LR range test</h2><p>Sweeping: {view.get('ended', 0)} of "
+            f"{view.get('sweeps', 0)} sweeps ended; the searched trials wait for the range.</p>"
+        )
+    ranges = view.get("ranges") or {}
+    low, high = view["space_lr"]
+    rows = "".join(
+        f"<tr><td>{_e(name)}</td><td>{_f(r['low'])} to {_f(r['high'])}</td>"
+        f"<td>{_f(r.get('divergence_lr'))}</td><td>{_f(r.get('steepest_lr'))}</td>"
+        f"<td>{_e(r.get('why', ''))}</td></tr>"
+        for name, r in ranges.items()
+    )
+    share = view.get("share")
+    cost = (
+        f"The sweeps ran {view.get('sweep_updates', 0):,} updates, charged as "
+        f"{view.get('charge', 0)} searched trial(s)"
+        + (f" ({100 * share:.1f}% of the search's updates)." if share is not None else ".")
+    )
+    fig = range_test_figure(
+        view.get("curves", []), ranges, title="LR range test: smoothed loss per sweep"
+    )
+    return (
+        "<h2>LR range test</h2>"
+        f"<p>Before the search, short exponential LR sweeps (from {_f(low)} to {_f(high)}, "
+        "the space's range) chose where the searched trials sample their peak LR. "
+        f"{_e(cost)}</p>{to_svg(fig)}"
+        "<table><tr><th>optimizer</th><th>peak LR range</th><th>divergence LR</th>"
+        f"<th>steepest descent</th><th>why</th></tr>{rows}</table>"
     )
 
 

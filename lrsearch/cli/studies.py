@@ -35,7 +35,7 @@ def best(
 ) -> None:
     """Print the best config of a search: JSON, or self-contained PyTorch code
     (--format pytorch). A line on stderr says whether it is a baseline and on how many steps
-    it was searched."""
+    it was searched, and another the LR range test's range (its curves are in lr_range)."""
     from lrsearch import service
 
     if fmt not in ("json", "pytorch"):
@@ -47,6 +47,9 @@ def best(
         found = service.best_config(backend, name, steps=steps)
     print(json.dumps(found, indent=2))
     print(service.best_summary_line(found), file=sys.stderr)
+    ranged = service.range_line(found["lr_range"])
+    if ranged is not None:  # the curves are in the JSON's lr_range
+        print(ranged, file=sys.stderr)
 
 
 @app.command()

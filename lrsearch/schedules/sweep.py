@@ -23,11 +23,17 @@ from lrsearch.errors import ScheduleError
 
 @dataclass(frozen=True)
 class RangeSweep:
-    """An exponential LR sweep from ``low`` to ``high`` over ``steps`` updates."""
+    """An exponential LR sweep from ``low`` to ``high`` over ``steps`` updates.
+
+    ``trial_epochs`` / ``trial_steps``: the length of one trial of the search (its budget), so
+    that training code can say how many updates such a trial takes (what a sweep is charged in).
+    """
 
     low: float
     high: float
     steps: int
+    trial_epochs: int | None = None
+    trial_steps: int | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.low) and math.isfinite(self.high)):
@@ -43,11 +49,24 @@ class RangeSweep:
         return float(self.low * (self.high / self.low) ** t)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"low": self.low, "high": self.high, "steps": self.steps}
+        return {
+            "low": self.low,
+            "high": self.high,
+            "steps": self.steps,
+            "trial_epochs": self.trial_epochs,
+            "trial_steps": self.trial_steps,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RangeSweep:
+        epochs, steps = data.get("trial_epochs"), data.get("trial_steps")
         try:
-            return cls(float(data["low"]), float(data["high"]), int(data["steps"]))
+            return cls(
+                float(data["low"]),
+                float(data["high"]),
+                int(data["steps"]),
+                None if epochs is None else int(epochs),
+                None if steps is None else int(steps),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ScheduleError("lr_sweep", f"is not a sweep: {exc}") from None

@@ -11,6 +11,7 @@ into a JSON 4xx:
   :func:`stop_study`, :func:`delete_study`, :func:`best_config`, :func:`best_pytorch`;
 - more trials for a study: :func:`extend_study`, :func:`retry_failed`;
 - the service itself: :func:`readiness` (schema and live agents), :func:`list_agents`;
+- the LR range test: :func:`lr_range_view` (its ranges, cost and curves);
 - trials: :func:`trial_page`, :func:`trial_detail`, :func:`trial_curves`;
 - the report: :func:`report_page` (data gathered here, rendered by lrsearch.report);
 - optuna-dashboard's notes: :mod:`lrsearch.service.notes`.
@@ -21,6 +22,7 @@ from lrsearch.service.backend import Backend
 from lrsearch.service.budget import Retried, extend_study, retry_failed
 from lrsearch.service.create import create_search, trial_budget
 from lrsearch.service.export import best_config, best_pytorch, best_summary_line
+from lrsearch.service.lr_range import lr_range_view, range_line
 from lrsearch.service.policy import SubmitPolicy, TaskProbe, inside_data_roots
 from lrsearch.service.report_data import ReportRenderer, report_page
 from lrsearch.service.status import StudyStatus, study_status
@@ -49,6 +51,8 @@ __all__ = [
     "inside_data_roots",
     "list_agents",
     "list_studies",
+    "lr_range_view",
+    "range_line",
     "readiness",
     "report_page",
     "retry_failed",

@@ -16,6 +16,7 @@ from lrsearch import store
 from lrsearch.schedules import ScheduleSpec, curve
 from lrsearch.schedules.codegen import pytorch_snippet
 from lrsearch.service.backend import Backend
+from lrsearch.service.lr_range import lr_range_view
 from lrsearch.service.names import known_name
 from lrsearch.space import baseline_configs
 from lrsearch.spec import parse_spec
@@ -47,6 +48,7 @@ def best_config(backend: Backend, name: str, *, steps: int | None = None) -> dic
     ran = [r.name for r in rows if r.trial_number == best["trial_number"]]
     best["baseline"] = ran[0] if ran else baseline_name(search.spec, best)
     best["baselines"] = [baseline_comparison(r, best["direction"]) for r in rows]
+    best["lr_range"] = lr_range_view(backend, name)  # the range test's ranges and curves
     if steps is not None:
         spec = ScheduleSpec.from_dict(best["schedule"], complete=True)
         best["lr"] = curve(spec, steps).tolist()

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
@@ -19,6 +19,7 @@ from lrsearch import store
 from lrsearch.errors import NotFoundError
 from lrsearch.schedules import ScheduleSpec
 from lrsearch.service.backend import Backend
+from lrsearch.service.lr_range import lr_range_view
 from lrsearch.service.names import known_name
 
 DEFAULT_STEPS = 1000  # curves of a study whose best trial recorded no length
@@ -39,6 +40,7 @@ class TrialRow:
 class ReportData:
     search: store.Search
     trials: list[TrialRow]  # trials that have a schedule (all that lrsearch ran)
+    lr_range: dict[str, Any] | None = None  # the LR range test (service/lr_range.py)
 
     @property
     def maximize(self) -> bool:
@@ -112,6 +114,7 @@ def report_page(
     """The report page of study ``name``, rendered by ``render``; curves drawn for ``steps``
     updates (by default the best trial's)."""
     data = collect(backend.reader, backend.optuna_storage(), known_name(name))
+    data = replace(data, lr_range=lr_range_view(backend, name))
     steps = steps or best_steps(backend.reader, name) or DEFAULT_STEPS
     return render(data, data.ranked(data.trials), top_k=top_k, steps=steps)
 

@@ -80,11 +80,13 @@ def sweep_attrs(spec: SearchSpec) -> list[dict[str, Any]]:
     """The user attributes of each sweep trial, in the order they are queued: per optimizer
     of the space, ``lr_range_seeds`` seeds."""
     low, high = spec.space.lr
-    sweep = RangeSweep(low, high, spec.search.lr_range_steps).to_dict()
+    budget = spec.budget
+    sweep = RangeSweep(low, high, spec.search.lr_range_steps, budget.epochs, budget.steps)
+    shown = sweep.to_dict()
     return [
         {
             SWEEP_ATTR: {
-                **sweep,
+                **shown,
                 "optimizer": optimizer,
                 "optimizer_params": OPTIMIZER_DEFAULTS[optimizer],
                 "seed": spec.search.seed * 100_003 + 50_000 + i,

@@ -113,13 +113,17 @@ def _sweep(task: TensorTask, trial: Trial, length: RunLength) -> TrainResult:
     """An LR range test's sweep: the training loss of every update, reported as it goes
     (no validation), until the Trial says the sweep ended (TrialPruned) or its updates ran.
 
-    The scheduler is told the length a trial of this budget trains (what the sweep costs is
-    counted in such trials); the sweep itself runs ``trial.sweep.steps`` updates.
+    The scheduler is told the length a trial of the search trains (the sweep's
+    ``trial_epochs``/``trial_steps``: what the sweep costs is counted in such trials); the
+    sweep itself runs ``trial.sweep.steps`` updates.
     """
     assert trial.sweep is not None
     torch.manual_seed(trial.seed)
     model = task.make_model().to(trial.device)
     opt = trial.make_optimizer(model.parameters())
+    sweep = trial.sweep
+    if sweep.trial_epochs is not None or sweep.trial_steps is not None:
+        length = RunLength(sweep.trial_epochs, sweep.trial_steps)  # one trial of the search
     total, _ = plan(task, length)
     scheduler = trial.scheduler(opt, total)
     generator = torch.Generator(device="cpu").manual_seed(trial.seed)

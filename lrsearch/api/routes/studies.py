@@ -164,6 +164,13 @@ def get_best(
     return with_curve(best, ScheduleSpec.from_dict(best.schedule, complete=True), steps, slots)
 
 
+@router.get("/{name}/lr-range", dependencies=[Reader])
+def get_lr_range(name: Name, backend: BackendDep) -> dict[str, Any]:
+    """The LR range test: the peak-LR range chosen per optimizer and why, its cost, and each
+    sweep's smoothed curve (``state`` is off, sweeping or done)."""
+    return service.lr_range_view(backend, name)
+
+
 @router.get(
     "/{name}/report",
     dependencies=[Reader],
