@@ -375,7 +375,8 @@ class TrialLedger:
             store.insert_epochs(conn, run.search.id, run.number, rows)
             return True
 
-        values = [(epoch, value) for epoch, _, value in rows]
+        # A sweep's points are lrsearch's rows only: no pruner may compare them with trials.
+        values = [] if run.sweep else [(epoch, value) for epoch, _, value in rows]
         return oc.write_intermediate(self.storage, oc.trial_id(run.trial), values, ours)
 
     def _record(
