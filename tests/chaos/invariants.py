@@ -21,6 +21,10 @@ lrsearch/search/ledger/reaping.py for the terms):
   has, so its re-run must agree on those.
 - **Nothing left behind.** No RUNNING or WAITING Optuna trial, no active lease (``claimed``
   or ``running``), no re-queue still pending on a closed lease row.
+- **LR range test.** In a search with one (``lr_range = "auto"``), a lost sweep is queued
+  again as the same sweep (its ``lr_sweep`` attribute); once done, ``lr_sweeps`` holds one
+  row per sweep that ended for good, and every searched trial's peak LR lies in the range
+  chosen for its optimizer: none sampled before the range was known.
 - **Per-epoch rows.** Every COMPLETE trial has exactly one ``lr_epoch_metrics`` row per
   epoch of the budget (0 .. epochs-1).
 - **Best.** ``lr_best`` holds the value of Optuna's best COMPLETE trial.
@@ -44,6 +48,7 @@ import sqlalchemy as sa
 from optuna.trial import FrozenTrial, TrialState
 
 from lrsearch import store
+from lrsearch.space.lr_range import SWEEP_ATTR
 from lrsearch.store import Outcome
 from lrsearch.store.models import LEASE_ACTIVE, best, epoch_metrics, searches, trials
 from lrsearch.store.rows import row_to_search
@@ -146,6 +151,7 @@ def _check_search(
         problems += _check_reruns(frozen, abandoned, max_attempts)
         problems += _check_epochs(engine, search, frozen)
         problems += _check_best(engine, search, frozen)
+        problems += _check_range_test(engine, search, frozen)
 
     reruns = sum(1 for t in frozen if "retry_of" in t.user_attrs)
     report = SearchReport(
@@ -218,7 +224,9 @@ def _check_reruns(
             problems.append(f"trial {trial.number} failed for good before {max_attempts} attempts")
     for lost in abandoned:
         reruns = by_origin.pop(lost.number, [])
-        configured = bool(_params(lost)) or _baseline(lost) is not None
+        configured = (
+            bool(_params(lost)) or _baseline(lost) is not None or SWEEP_ATTR in lost.user_attrs
+        )
         if not configured:
             if reruns:
                 problems.append(f"unconfigured trial {lost.number} was queued again")
@@ -248,6 +256,10 @@ def _baseline(trial: FrozenTrial) -> tuple[Any, Any] | None:
 
 def _same_config(lost: FrozenTrial, rerun: FrozenTrial) -> list[str]:
     where = f"re-run {rerun.number} of {lost.number}"
+    if SWEEP_ATTR in lost.user_attrs:
+        if rerun.user_attrs.get(SWEEP_ATTR) != lost.user_attrs[SWEEP_ATTR]:
+            return [f"{where}: sweep {rerun.user_attrs.get(SWEEP_ATTR)} != the lost sweep's"]
+        return []
     if _baseline(lost) is not None:
         if _baseline(rerun) != _baseline(lost):
             return [f"{where}: baseline {_baseline(rerun)} != {_baseline(lost)}"]
@@ -297,6 +309,31 @@ def _check_best(engine: sa.Engine, search: store.Search, frozen: list[FrozenTria
     if kept is None or not math.isclose(kept, target, rel_tol=1e-9, abs_tol=1e-12):
         return [f"lr_best holds {kept}, Optuna's best is {target}"]
     return []
+
+
+def _check_range_test(
+    engine: sa.Engine, search: store.Search, frozen: list[FrozenTrial]
+) -> list[str]:
+    test = store.range_test(engine, search.id)
+    if test is None:
+        return []
+    if not test.done:
+        return [f"its LR range test is still {test.state!r}"]
+    sweeps = [t for t in frozen if SWEEP_ATTR in t.user_attrs and not _is_abandoned(t)]
+    problems = []
+    if len(sweeps) != test.sweeps or len(test.ended) != test.sweeps:
+        problems.append(
+            f"{test.sweeps} sweeps: {len(sweeps)} ended in Optuna, {len(test.ended)} stored"
+        )
+    ranges = test.ranges or {}
+    for trial in frozen:
+        lr, optimizer = trial.params.get("lr"), trial.params.get("optimizer")
+        if lr is None or optimizer not in ranges:
+            continue
+        low, high = ranges[optimizer]["low"], ranges[optimizer]["high"]
+        if not low * (1 - 1e-12) <= lr <= high * (1 + 1e-12):
+            problems.append(f"trial {trial.number}: lr {lr} outside its range [{low}, {high}]")
+    return problems
 
 
 def _lease_statuses(engine: sa.Engine, search_id: int) -> dict[str, int]:
