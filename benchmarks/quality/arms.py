@@ -26,12 +26,12 @@ from typing import Any
 
 import optuna
 
-from benchmarks.quality.plan import PLAIN_OPTIMIZER_PARAMS, Arm, BenchTask, Sizes
+from benchmarks.quality.plan import PLAIN_OPTIMIZER_PARAMS, WIDE_LR, Arm, BenchTask, Sizes
 from lrsearch.config import Settings
 from lrsearch.errors import LRSearchError, TrainingDiverged
 from lrsearch.schedules import ScheduleSpec
 from lrsearch.search.worker import run_worker
-from lrsearch.service import Backend, SubmitPolicy, create_search, stop_study
+from lrsearch.service import Backend, SubmitPolicy, create_search, lr_range_view, stop_study
 from lrsearch.spec import parse_spec
 from lrsearch.tasks.registry import load_task
 from lrsearch.train.loop import RunLength, steps_per_epoch, train
@@ -59,6 +59,8 @@ class SearchRun:
     budget_steps: int
     wall_s: float
     trials: list[TrialRecord] = field(default_factory=list)
+    # The lr-range arm: the range chosen per optimizer and the sweeps' updates (no curves).
+    lr_range: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,12 +97,15 @@ def run_search(job: SearchJob) -> SearchRun:
     budget = job.sizes.nominal_trials * job.task.epochs * per_epoch
     cap = math.ceil(job.sizes.nominal_trials * job.sizes.trial_cap_factor)
     started = time.perf_counter()
+    ranged = None
     if job.arm.kind == "plain":
         trials = plain_optuna_search(job.task, job.seed, budget, cap)
     else:
-        trials = lrsearch_search(job, per_epoch, budget, cap)
+        trials, ranged = lrsearch_search(job, per_epoch, budget, cap)
     wall = time.perf_counter() - started
-    return SearchRun(job.task.name, job.arm.name, job.seed, per_epoch, budget, wall, trials)
+    return SearchRun(
+        job.task.name, job.arm.name, job.seed, per_epoch, budget, wall, trials, ranged
+    )
 
 
 # --------------------------------------------------------------------------- lrsearch arms
@@ -108,6 +113,16 @@ def run_search(job: SearchJob) -> SearchRun:
 
 def lrsearch_spec(job: SearchJob, trials: int) -> dict[str, Any]:
     """The spec a user would write for this arm: lrsearch defaults but for the arm's one change."""
+    search: dict[str, Any] = {
+        "sampler": job.arm.sampler,
+        "seed": job.seed,
+        "pruner": job.arm.pruner,
+        "startup_trials": job.sizes.startup_trials,
+    }
+    space = dict(job.task.space)
+    if job.arm.lr_range:
+        search.update(lr_range="auto", lr_range_seeds=3, lr_range_steps=job.sizes.lr_range_steps)
+        space["lr"] = list(WIDE_LR)
     return {
         "name": job.label,
         "task": job.task.task,
@@ -115,18 +130,15 @@ def lrsearch_spec(job: SearchJob, trials: int) -> dict[str, Any]:
         "metric": job.task.metric,
         "direction": job.task.direction,
         "budget": {"trials": trials, "epochs": job.task.epochs},
-        "search": {
-            "sampler": job.arm.sampler,
-            "seed": job.seed,
-            "pruner": job.arm.pruner,
-            "startup_trials": job.sizes.startup_trials,
-        },
-        "space": job.task.space,
+        "search": search,
+        "space": space,
         "baselines": job.arm.baselines,
     }
 
 
-def lrsearch_search(job: SearchJob, per_epoch: int, budget: int, cap: int) -> list[TrialRecord]:
+def lrsearch_search(
+    job: SearchJob, per_epoch: int, budget: int, cap: int
+) -> tuple[list[TrialRecord], dict[str, Any] | None]:
     url = f"sqlite:///{job.workdir / (job.label + '.db')}"
     spec = parse_spec(lrsearch_spec(job, cap))
     # The spec names metric and direction, so no child process needs to probe the task.
@@ -139,7 +151,11 @@ def lrsearch_search(job: SearchJob, per_epoch: int, budget: int, cap: int) -> li
         finally:
             watcher.done.set()
             watcher.join()
-        return read_trials(backend, spec.name, per_epoch, job.task.epochs)
+        trials = read_trials(backend, spec.name, per_epoch, job.task.epochs)
+        if not job.arm.lr_range:
+            return trials, None
+        view = lr_range_view(backend, spec.name)
+        return trials, {k: v for k, v in view.items() if k != "curves"}
 
 
 class BudgetWatcher(threading.Thread):
@@ -166,7 +182,10 @@ class BudgetWatcher(threading.Thread):
 
 def trial_steps(trial: optuna.trial.FrozenTrial, per_epoch: int, epochs: int) -> int:
     """Updates a trial trained: one epoch per reported value; a failed (diverged) trial also
-    trained the epoch it diverged in, which it could not report."""
+    trained the epoch it diverged in, which it could not report. An LR sweep trained the
+    updates it says (``sweep_updates``): they count in the budget like any trial's."""
+    if "lr_sweep" in trial.user_attrs:
+        return int(trial.user_attrs.get("sweep_updates", 0))
     reported = len(trial.intermediate_values)
     if trial.state == optuna.trial.TrialState.FAIL:
         reported = min(reported + 1, epochs)

@@ -100,6 +100,7 @@ class Arm:
     baselines: bool = True
     pruner: str = "median"
     sampler: str = "tpe"
+    lr_range: bool = False  # lr_range = "auto" over the default space.lr (WIDE_LR)
 
 
 ARMS: dict[str, Arm] = {
@@ -120,6 +121,13 @@ ARMS: dict[str, Arm] = {
         Arm("no-pruner", "lrsearch", "lrsearch with pruner = none", pruner="none"),
         Arm("random", "lrsearch", "lrsearch with sampler = random", sampler="random"),
         Arm(
+            "lr-range",
+            "lrsearch",
+            "lrsearch with lr_range = auto over the default space.lr [1e-6, 1]: 3 LR sweeps "
+            "per optimizer first, their updates inside the arm's budget",
+            lr_range=True,
+        ),
+        Arm(
             "plain-optuna",
             "plain",
             "a user's 20-line Optuna script: peak LR only, cosine to 0, "
@@ -128,6 +136,10 @@ ARMS: dict[str, Arm] = {
     )
 }
 DEFAULTS_ARM, PLAIN_ARM, NO_PRUNER_ARM = "defaults", "plain-optuna", "no-pruner"
+LR_RANGE_ARM = "lr-range"
+# The lr-range arm starts from lrsearch's default LR range, not the task's hand-picked one: the
+# range test is what is supposed to narrow it (by at least 2 decades, the target).
+WIDE_LR = (1e-6, 1.0)
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,7 @@ class Sizes:
     seeds: int  # search seeds 0 .. seeds-1, per task and arm
     retrain_seeds: int  # fresh seeds the picked config is retrained on
     startup_trials: int  # lrsearch's startup_trials (TPE and the median pruner)
+    lr_range_steps: int = 200  # updates of one LR sweep (the lr-range arm)
     task_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def task(self, name: str) -> BenchTask:
@@ -156,6 +169,7 @@ SMOKE = Sizes(
     seeds=1,
     retrain_seeds=1,
     startup_trials=1,
+    lr_range_steps=20,
     task_overrides={
         "charlm": {"options": {"chars": 4_000}, "epochs": 2},
         "noisy-digits": {"options": {"train_size": 200}, "epochs": 3},

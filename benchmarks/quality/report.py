@@ -37,8 +37,37 @@ def markdown(
     lines += _headline(summary, tasks, arms)
     for name in tasks:
         lines += _task_section(name, summary["tasks"][name], tasks[name], arms)
+    lines += _lr_range_section(summary["tasks"])
     lines += _picks(summary["picks"])
     return "\n".join(lines) + "\n"
+
+
+def _lr_range_section(per_task: Mapping[str, Any]) -> list[str]:
+    """The LR range test's figures (the lr-range arm), per task and seed."""
+    found = {name: t["lr_range"] for name, t in per_task.items() if t.get("lr_range")}
+    if not found:
+        return []
+    lines = [
+        "## LR range test (the lr-range arm)",
+        "",
+        "Targets (issue 13): the range holds the peak LR the defaults arm picked on every task "
+        "and seed, cuts at least 2 decades from [1e-6, 1], and its sweeps cost at most 3 % of "
+        "the step budget; regret equal or lower than the defaults arm's.",
+        "",
+        "| task | seed | range per optimizer | decades cut | sweep steps | share of budget | "
+        "holds the defaults' pick | regret vs defaults |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, info in found.items():
+        for row in info["seeds"]:
+            ranges = ", ".join(f"{k} [{lo:.2g}, {hi:.2g}]" for k, (lo, hi) in row["ranges"].items())
+            cut = ", ".join(f"{k} {v:.1f}" for k, v in row["decades_cut"].items())
+            held = {True: "yes", False: "**no**", None: "n/a"}[row["holds_defaults_best"]]
+            lines.append(
+                f"| {name} | {row['seed']} | {ranges} | {cut} | {row['sweep_steps']} | "
+                f"{100 * row['sweep_share']:.1f} % | {held} | {_f(row['regret_vs_defaults'])} |"
+            )
+    return [*lines, ""]
 
 
 def _setup(setup: Mapping[str, Any], tasks: Mapping[str, BenchTask]) -> list[str]:

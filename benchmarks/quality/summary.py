@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.quality.arms import SearchRun, TrialRecord
-from benchmarks.quality.plan import DEFAULTS_ARM, NO_PRUNER_ARM, PLAIN_ARM, BenchTask
+from benchmarks.quality.plan import (
+    DEFAULTS_ARM,
+    LR_RANGE_ARM,
+    NO_PRUNER_ARM,
+    PLAIN_ARM,
+    WIDE_LR,
+    BenchTask,
+)
 from benchmarks.quality.scoring import (
     Retrained,
     best_score,
@@ -129,7 +137,53 @@ def _task_summary(
         "seeds": rows,
         "defaults_vs_plain": duel,
         "early_vs_final": _early_final(mine, bench),
+        "lr_range": _lr_range(mine, bench),
         "separation": _separation(mine, bench),
+    }
+
+
+def _lr_range(mine: Sequence[Pick], bench: BenchTask) -> dict[str, Any] | None:
+    """The issue's figures for the LR range test, per seed: the range chosen per optimizer,
+    how many decades it cut from the default [1e-6, 1], the sweeps' share of the step budget,
+    and whether the range holds the peak LR the defaults arm picked (same task and seed)."""
+    ranged = {p.run.seed: p for p in mine if p.run.arm == LR_RANGE_ARM and p.run.lr_range}
+    if not ranged:
+        return None
+    defaults = {p.run.seed: p for p in mine if p.run.arm == DEFAULTS_ARM}
+    wide = math.log10(WIDE_LR[1] / WIDE_LR[0])
+    rows = []
+    for seed, p in sorted(ranged.items()):
+        info = p.run.lr_range or {}
+        ranges = info.get("ranges") or {}
+        cut = {k: wide - math.log10(r["high"] / r["low"]) for k, r in ranges.items()}
+        held = None
+        other = defaults.get(seed)
+        if other is not None and other.trial is not None and other.trial.config is not None:
+            lr = float(other.trial.config["schedule"]["lr"])
+            chosen = ranges.get(other.trial.config["optimizer"])
+            held = chosen is not None and chosen["low"] <= lr <= chosen["high"]
+        rows.append(
+            {
+                "seed": seed,
+                "state": info.get("state"),
+                "ranges": {k: [r["low"], r["high"]] for k, r in ranges.items()},
+                "decades_cut": cut,
+                "sweep_steps": info.get("sweep_updates", 0),
+                "sweep_share": info.get("sweep_updates", 0) / p.run.budget_steps,
+                "holds_defaults_best": held,
+                "regret_vs_defaults": regret(
+                    true_score(p, bench), true_score(other, bench), bench.direction
+                )
+                if other is not None
+                else None,
+            }
+        )
+    cuts = [c for row in rows for c in row["decades_cut"].values()]
+    return {
+        "seeds": rows,
+        "all_hold": all(r["holds_defaults_best"] for r in rows),
+        "min_decades_cut": min(cuts) if cuts else None,
+        "max_sweep_share": max(r["sweep_share"] for r in rows),
     }
 
 

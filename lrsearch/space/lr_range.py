@@ -78,7 +78,9 @@ def sweep_count(spec: SearchSpec) -> int:
 
 def sweep_attrs(spec: SearchSpec) -> list[dict[str, Any]]:
     """The user attributes of each sweep trial, in the order they are queued: per optimizer
-    of the space, ``lr_range_seeds`` seeds."""
+    of the space, ``lr_range_seeds`` seeds (none with ``lr_range = "off"``)."""
+    if sweep_count(spec) == 0:
+        return []
     low, high = spec.space.lr
     budget = spec.budget
     sweep = RangeSweep(low, high, spec.search.lr_range_steps, budget.epochs, budget.steps)

@@ -15,7 +15,15 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TASKS = {"charlm", "noisy-digits", "sort-transformer"}
-ARMS = {"defaults", "schedule-pruner", "no-baselines", "no-pruner", "random", "plain-optuna"}
+ARMS = {
+    "defaults",
+    "schedule-pruner",
+    "no-baselines",
+    "no-pruner",
+    "random",
+    "lr-range",
+    "plain-optuna",
+}
 
 
 @pytest.fixture(scope="module")
