@@ -158,7 +158,8 @@ def _lr_range(mine: Sequence[Pick], bench: BenchTask) -> dict[str, Any] | None:
         cut = {k: wide - math.log10(r["high"] / r["low"]) for k, r in ranges.items()}
         held = None
         other = defaults.get(seed)
-        if other is not None and other.trial is not None and other.trial.config is not None:
+        known = info.get("state") == "done" and bool(ranges)  # a smoke budget may end first
+        if known and other is not None and other.trial and other.trial.config is not None:
             lr = float(other.trial.config["schedule"]["lr"])
             chosen = ranges.get(other.trial.config["optimizer"])
             held = chosen is not None and chosen["low"] <= lr <= chosen["high"]
@@ -181,7 +182,8 @@ def _lr_range(mine: Sequence[Pick], bench: BenchTask) -> dict[str, Any] | None:
     cuts = [c for row in rows for c in row["decades_cut"].values()]
     return {
         "seeds": rows,
-        "all_hold": all(r["holds_defaults_best"] for r in rows),
+        "all_hold": all(r["holds_defaults_best"] for r in rows),  # None: not known
+        "ranges_known": sum(r["state"] == "done" for r in rows),
         "min_decades_cut": min(cuts) if cuts else None,
         "max_sweep_share": max(r["sweep_share"] for r in rows),
     }

@@ -33,7 +33,7 @@ def lr_range_view(backend: Backend, name: str) -> dict[str, Any]:
         ended=len(test.ended),
         ranges=test.ranges,
         charge=test.charge,
-        sweep_updates=test.sweep_updates,
+        sweep_updates=sum(row.updates for row in test.ended),  # so far, while sweeping
         trial_updates=test.trial_updates,
         share=(test.sweep_updates / spent) if test.done and test.trial_updates else None,
         curves=[_curve(row) for row in test.ended],

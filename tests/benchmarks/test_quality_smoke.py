@@ -76,7 +76,15 @@ def test_regrets_are_non_negative_and_scores_finite(smoke: tuple[Path, dict[str,
             assert math.isfinite(arm["true"]["mean"])
         # some pick reaches the best true score: the regret is measured against a real pick
         assert min(arm["regret"]["min"] for arm in task["arms"].values()) == 0.0
+    tasks = data["summary"]["tasks"]
     for pick in data["summary"]["picks"]:
+        if pick["arm"] == "lr-range" and pick["picked_trial"] is None:
+            # The smoke's budget (a few dozen updates) may hold no trial after the sweeps.
+            task = tasks[pick["task"]]
+            trial = task["budget_steps"] // data["setup"]["nominal_trials"]
+            (row,) = task["lr_range"]["seeds"]
+            assert row["sweep_steps"] + trial > task["budget_steps"], pick
+            continue
         assert pick["true_scores"], pick
         assert all(math.isfinite(score) for score in pick["true_scores"])
 
@@ -91,3 +99,20 @@ def test_every_arm_stays_within_the_same_step_budget(smoke: tuple[Path, dict[str
         assert search["budget_steps"] == budgets[search["task"]]
         # the search ran at least up to its budget (or its trial cap)
         assert sum(t["steps"] for t in search["trials"]) > 0
+
+
+@pytest.mark.slow
+def test_the_lr_range_arm_records_its_figures(smoke: tuple[Path, dict[str, Any]]) -> None:
+    out, data = smoke
+    for task in data["summary"]["tasks"].values():
+        rows = task["lr_range"]["seeds"]
+        assert [r["seed"] for r in rows] == [0]
+        for row in rows:
+            # the sweeps' updates are counted in the arm's step budget
+            assert row["sweep_share"] == row["sweep_steps"] / task["budget_steps"]
+            if row["state"] == "done":
+                assert row["holds_defaults_best"] in (True, False)
+                assert all(cut >= 0 for cut in row["decades_cut"].values())
+            else:  # the smoke budget ended while sweeping: nothing to judge
+                assert row["holds_defaults_best"] is None
+    assert "## LR range test (the lr-range arm)" in (out / "quality.md").read_text("utf-8")
