@@ -103,9 +103,7 @@ def run_search(job: SearchJob) -> SearchRun:
     else:
         trials, ranged = lrsearch_search(job, per_epoch, budget, cap)
     wall = time.perf_counter() - started
-    return SearchRun(
-        job.task.name, job.arm.name, job.seed, per_epoch, budget, wall, trials, ranged
-    )
+    return SearchRun(job.task.name, job.arm.name, job.seed, per_epoch, budget, wall, trials, ranged)
 
 
 # --------------------------------------------------------------------------- lrsearch arms

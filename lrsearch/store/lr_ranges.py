@@ -152,9 +152,7 @@ def range_test(engine: Engine, search_id: int, *, with_sweeps: bool = True) -> R
 
 
 def _sweep_rows(conn: sa.Connection, search_id: int) -> list[SweepRow]:
-    query = (
-        sa.select(sweeps).where(sweeps.c.search_id == search_id).order_by(sweeps.c.trial_number)
-    )
+    query = sa.select(sweeps).where(sweeps.c.search_id == search_id).order_by(sweeps.c.trial_number)
     return [
         SweepRow(
             r.trial_number,

@@ -188,12 +188,14 @@ class Trial:
         if key == self.metric and self.direction == "maximize":
             loss = -loss  # the sweep reads a loss: lower is better
         values["sweep_loss"] = loss
-        schedulers = [s for s in self._schedulers if hasattr(s, "trial_updates")]
-        if schedulers:  # without one, the LR never moved: the worker says so
-            sweep = schedulers[-1]
-            values["sweep_lr"] = sweep.last_lr  # type: ignore[attr-defined]
-            values["sweep_update"] = float(sweep.updates)  # type: ignore[attr-defined]
-            values["trial_updates"] = float(sweep.trial_updates)  # type: ignore[attr-defined]
+        if self._schedulers:  # made by torch_ops: torch is imported already
+            from lrsearch.trial.torch_ops import SweepLR
+
+            sweeps = [s for s in self._schedulers if isinstance(s, SweepLR)]
+            if sweeps:  # without one, the LR never moved: the worker says so
+                values["sweep_lr"] = sweeps[-1].last_lr
+                values["sweep_update"] = float(sweeps[-1].updates)
+                values["trial_updates"] = float(sweeps[-1].trial_updates)
         self.reports += 1
         if _decide(self.reporter, step, values):
             raise TrialPruned(f"LR sweep of trial {self.number} ended at step {step}")

@@ -142,7 +142,11 @@ def test_sweeps_come_first_and_the_searched_trials_sample_inside_the_range(
     db_url: str, make_spec: SpecFactory
 ) -> None:
     data = _range_spec(make_spec)
-    data["space"] = {"families": ["constant", "cosine"], "lr": [1e-5, 50.0], "optimizers": ["adamw"]}
+    data["space"] = {
+        "families": ["constant", "cosine"],
+        "lr": [1e-5, 50.0],
+        "optimizers": ["adamw"],
+    }
     prepare_search(db_url, parse_spec(data))
     assert read_search(db_url, "rt").trial_budget == 4 + 3  # the sweeps' slots, until charged
     run_worker(db_url, "rt", threads=1)
@@ -189,7 +193,9 @@ def test_a_task_that_never_diverges_within_the_range(
     with Backend.from_settings(Settings(storage_url=sqlite_url)) as backend:
         chosen = lr_range_view(backend, "rt")["ranges"]["sgd"]
     assert chosen["divergence_lr"] is None and chosen["high"] == 1e-2
-    assert chosen["low"] == pytest.approx(max(1e-6, min(chosen["steepest_lr"] / 10, 1e-2 / 10**2.5)))
+    assert chosen["low"] == pytest.approx(
+        max(1e-6, min(chosen["steepest_lr"] / 10, 1e-2 / 10**2.5))
+    )
     assert "never diverged within space.lr" in chosen["why"]
 
 
@@ -293,6 +299,8 @@ def test_claims_wait_for_the_range_and_a_lost_sweep_runs_again(
     assert test is not None and test.done and len(test.ended) == 2
     assert {row.trial_number for row in test.ended} == {t.number for t in again}
     finished = sorted(_study(db_url, "rt").get_trials(), key=lambda t: t.number)
-    searched = [t for t in finished if SWEEP_ATTR not in t.user_attrs and "retry_of" not in t.user_attrs]
+    searched = [
+        t for t in finished if SWEEP_ATTR not in t.user_attrs and "retry_of" not in t.user_attrs
+    ]
     assert searched and min(t.number for t in searched) > max(t.number for t in again)
     assert search.status == "done" and search.finished == search.trial_budget

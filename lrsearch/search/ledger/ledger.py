@@ -464,7 +464,7 @@ class TrialLedger:
         ended = store.record_sweep(conn, run.search.id, row)
         if ended is None:
             return
-        ranges = {
+        ranges: dict[str, dict[str, Any]] = {
             optimizer: choose_range(
                 optimizer,
                 [SweepReading.from_dict(r.curve) for r in ended if r.optimizer == optimizer],
