@@ -44,6 +44,9 @@ def print_results(settings: Settings, name: str, folder: Path, *, named_storage:
     schedule = ScheduleSpec.from_dict(best["schedule"], complete=True)
     console.print(_best_table(name, best, schedule))
     console.print(_found_how(found, best["baseline"], best["steps"]))
+    ranged = service.range_line(best["lr_range"])
+    if ranged is not None:
+        console.print(ranged)
     if importlib.util.find_spec("matplotlib") is None:
         console.print("plots: skipped, they need the plots extra: pip install 'lrsearch[plots]'")
         return True

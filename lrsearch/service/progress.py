@@ -76,12 +76,13 @@ def _finished(trial: FrozenTrial, lease_reason: str | None) -> FinishedTrial:
     schedule = attrs.get("schedule") or {}
     config = attrs.get("config") or {}
     value = trial.value if trial.state.name == "COMPLETE" else None
+    sweep = attrs.get("lr_sweep") or {}  # an LR range test's sweep: "lr sweep (sgd)"
     return FinishedTrial(
         number=trial.number,
         state=trial.state.name,
         value=value if value is not None and math.isfinite(value) else None,
-        family=schedule.get("family"),
-        optimizer=config.get("optimizer"),
+        family=schedule.get("family") or ("lr sweep" if sweep else None),
+        optimizer=config.get("optimizer") or sweep.get("optimizer"),
         baseline=attrs.get("baseline"),
         reason=attrs.get("fail_reason") or lease_reason,
         traceback=attrs.get("fail_traceback"),
