@@ -125,6 +125,12 @@ class LRSearchClient:
         result: dict[str, Any] = self._request("GET", f"/v1/studies/{name}").json()
         return result
 
+    def lr_range(self, name: str) -> dict[str, Any]:
+        """The study's LR range test: ``state`` (off, sweeping, done), ``ranges`` per
+        optimizer (low, high, divergence_lr, steepest_lr, why), its cost and its curves."""
+        result: dict[str, Any] = self._request("GET", f"/v1/studies/{name}/lr-range").json()
+        return result
+
     def trials(
         self, name: str, state: str | None = None, limit: int = 50, offset: int = 0
     ) -> dict[str, Any]:

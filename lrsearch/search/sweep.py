@@ -29,16 +29,13 @@ from lrsearch.search.runners import Runner, TrialBackend
 from lrsearch.space import TrialConfig
 from lrsearch.space.lr_range import (
     MIN_POINTS,
+    DivergenceWatch,
     SweepReading,
     beta_for,
-    diverged_at,
     read_sweep,
-    smooth,
     sweep_of,
 )
 from lrsearch.trial import Trial, TrialBudget
-
-CHECK_EVERY = 5  # reports between looks at the smoothed loss for divergence
 
 
 @dataclass(frozen=True)
@@ -65,6 +62,9 @@ class SweepBackend(TrialBackend):
         self.trial_updates: int | None = None
         self.ended_nonfinite = False
         self.without_lr = 0
+        self._beta = beta_for(sweep.steps)  # the sweep's planned points: read_sweep's window
+        self._average = 0.0
+        self._watch = DivergenceWatch()
 
     def report(self, step: int, metrics: Mapping[str, float]) -> bool:
         if self.pruned:
@@ -88,17 +88,19 @@ class SweepBackend(TrialBackend):
         self.last_value = loss
         row = {"epoch": index, "step": step, "lr": lr, "train_loss": loss}
         self.ledger.report(self.run, index, row, loss)
-        self.pruned = self.updates >= self.sweep.steps or self._diverged()
+        diverged = self._diverged(loss)
+        self.pruned = self.updates >= self.sweep.steps or diverged
         return self.pruned
 
-    def _diverged(self) -> bool:
-        """The smoothed loss is back above where the sweep started (all progress lost)."""
-        if len(self.losses) < MIN_POINTS or len(self.losses) % CHECK_EVERY:
-            return False
-        return diverged_at(smooth(self.losses, beta_for(len(self.losses)))) is not None
+    def _diverged(self, loss: float) -> bool:
+        """The smoothed loss lost all the sweep's progress (space/lr_range.py), judged from
+        MIN_POINTS reports on: the average is warming up before."""
+        self._average = self._beta * self._average + (1.0 - self._beta) * loss
+        smoothed = self._average / (1.0 - self._beta ** len(self.losses))
+        return self._watch.add(smoothed) and len(self.losses) >= MIN_POINTS
 
     def result(self) -> SweepResult:
-        reading = read_sweep(self.lrs, self.losses, self.ended_nonfinite)
+        reading = read_sweep(self.lrs, self.losses, self.ended_nonfinite, self.sweep.steps)
         reason = None
         if self.without_lr and not self.lrs:
             reason = "the code never called trial.scheduler(): the LR never swept"

@@ -67,6 +67,7 @@ LOW_DECADES = 2.5
 MAX_DECADES = 4.0
 SKIP_FRACTION = 0.1
 PROGRESS = 0.05  # a sweep's loss must fall by 5% of its start before a rise counts
+MAX_STORED = 500  # points of a sweep's curve kept in lr_sweeps
 
 
 def sweep_count(spec: SearchSpec) -> int:
@@ -132,11 +133,14 @@ class SweepReading:
             _maybe(data.get("min_loss_lr")),
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, max_points: int = MAX_STORED) -> dict[str, Any]:
+        """JSON-ready, the curves thinned to at most ``max_points`` (evenly, the last kept):
+        what was read from them is read already."""
+        keep = _thinned(len(self.lrs), max_points)
         return {
-            "lr": self.lrs,
-            "loss": self.losses,
-            "smoothed": self.smoothed,
+            "lr": [self.lrs[i] for i in keep],
+            "loss": [self.losses[i] for i in keep],
+            "smoothed": [self.smoothed[i] for i in keep] if self.smoothed else [],
             "divergence_lr": self.divergence_lr,
             "steepest_lr": self.steepest_lr,
             "min_loss_lr": self.min_loss_lr,
@@ -161,16 +165,20 @@ def beta_for(points: int) -> float:
     return min(0.98, max(0.5, 1.0 - 20.0 / max(points, 1)))
 
 
-def read_sweep(lrs: Sequence[float], losses: Sequence[float], diverged: bool) -> SweepReading:
+def read_sweep(
+    lrs: Sequence[float], losses: Sequence[float], diverged: bool, planned: int | None = None
+) -> SweepReading:
     """Smooth one sweep's (lr, loss) points and read its LRs (see the module docstring).
 
-    ``diverged``: the sweep ended on a loss that was not finite (not among ``losses``).
+    ``diverged``: the sweep ended on a loss that was not finite (not among ``losses``);
+    ``planned``: the points the sweep was to have (the smoothing's window; default: as many
+    as there are), so that a sweep stopped early is read as it was watched.
     """
     lrs, losses = [float(v) for v in lrs], [float(v) for v in losses]
     if len(lrs) < MIN_POINTS:
         return SweepReading(lrs, losses, [], None, None, None)
-    smoothed = smooth(losses, beta_for(len(losses)))
-    lowest = int(np.argmin(smoothed))
+    smoothed = smooth(losses, beta_for(planned or len(losses)))
+    lowest = int(np.argmin(smoothed[: diverged_at(smoothed) or len(smoothed)]))
     at = diverged_at(smoothed)
     divergence = lrs[at] if at is not None else None
     if divergence is None and diverged:
@@ -180,26 +188,38 @@ def read_sweep(lrs: Sequence[float], losses: Sequence[float], diverged: bool) ->
     )
 
 
+class DivergenceWatch:
+    """Follows a smoothed loss point by point: diverged once it is back above its start
+    after having fallen by at least PROGRESS of the start's size (a flat start's noise is no
+    divergence), or, progress or not, once it is a whole start's size above it (blown up).
+    O(1) a point, so a worker can ask at every report."""
+
+    def __init__(self) -> None:
+        self.start: float | None = None
+        self.lowest = math.inf
+        self.points = 0
+
+    def add(self, smoothed: float) -> bool:
+        """Take the next smoothed value; whether the sweep has diverged at it."""
+        self.points += 1
+        if self.start is None:
+            self.start = smoothed
+        scale = abs(self.start) or 1.0
+        progressed = self.start - self.lowest >= PROGRESS * scale
+        self.lowest = min(self.lowest, smoothed)
+        return smoothed > self.start + scale or (progressed and smoothed > self.start)
+
+
 def diverged_at(smoothed: Sequence[float]) -> int | None:
-    """The first point after the minimum where the smoothed loss is back above its start,
-    once it had fallen by at least PROGRESS of the start's size (a flat start's noise is no
-    divergence); or, progress or not, once it is a whole start's size above it (blown up).
+    """The first point at which :class:`DivergenceWatch` finds the smoothed loss diverged.
 
     >>> diverged_at([2.0, 1.5, 1.0, 1.6, 2.1, 5.0])
     4
     >>> diverged_at([2.0, 1.99, 2.01, 2.02]) is None
     True
     """
-    if not smoothed:
-        return None
-    start = smoothed[0]
-    scale = abs(start) or 1.0
-    lowest = int(np.argmin(smoothed))
-    progressed = start - smoothed[lowest] >= PROGRESS * scale
-    for i in range(1, len(smoothed)):
-        if smoothed[i] > start + scale or (progressed and i > lowest and smoothed[i] > start):
-            return i
-    return None
+    watch = DivergenceWatch()
+    return next((i for i, value in enumerate(smoothed) if watch.add(value)), None)
 
 
 def _steepest(lrs: list[float], smoothed: list[float], lowest: int) -> float | None:
@@ -297,6 +317,17 @@ def sweep_charge(updates_run: Sequence[int], trial_updates: int | None, trials: 
     else:
         charge = math.ceil(sum(updates_run) / trial_updates)
     return max(0, min(max(charge, 1), trials - 1))
+
+
+def _thinned(count: int, limit: int) -> list[int]:
+    """At most ``limit`` indexes of ``count`` points, evenly spread, the first and last kept.
+
+    >>> _thinned(10, 4)
+    [0, 3, 6, 9]
+    """
+    if count <= limit:
+        return list(range(count))
+    return sorted({round(i * (count - 1) / (limit - 1)) for i in range(limit)})
 
 
 def _maybe(value: object) -> float | None:

@@ -8,11 +8,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from apiutil import make_client
+from apiutil import TOKEN, make_client
 from fastapi.testclient import TestClient
 
 from lrsearch.cli import main
+from lrsearch.client import LRSearchClient
 from lrsearch.search.local import prepare_search
 from lrsearch.search.worker import run_worker
 from lrsearch.spec import parse_spec
@@ -60,6 +62,20 @@ def test_the_range_and_its_curves_over_http(ranged: TestClient) -> None:
     assert [c["trial_number"] for c in body["curves"]] == [0, 1, 2]
     assert all(len(c["lr"]) == len(c["smoothed"]) > 0 for c in body["curves"])
     assert 0.0 < body["share"] < 1.0 and body["charge"] >= 1
+
+
+@pytest.mark.slow
+def test_the_client_reads_it(ranged: TestClient) -> None:
+    def serve(request: httpx.Request) -> httpx.Response:
+        answer = ranged.request(
+            request.method, str(request.url), headers=request.headers, content=request.content
+        )
+        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
+
+    with LRSearchClient("http://testserver", TOKEN, transport=httpx.MockTransport(serve)) as c:
+        shown = c.lr_range("ranged")
+    assert shown == ranged.get("/v1/studies/ranged/lr-range").json()
+    assert shown["ranges"]["adamw"]["low"] < shown["ranges"]["adamw"]["high"]
 
 
 @pytest.mark.slow

@@ -24,6 +24,7 @@ from lrsearch.service import Backend, best_config, lr_range_view, range_line
 from lrsearch.space.lr_range import (
     HIGH_FACTOR,
     SWEEP_ATTR,
+    SweepReading,
     choose_range,
     read_sweep,
     sweep_charge,
@@ -120,6 +121,18 @@ def test_a_flat_noisy_start_is_not_divergence() -> None:
     flat = [2.3 + 0.01 * math.sin(7 * i) for i in range(40)]
     reading = read_sweep(LRS[:40], flat, diverged=False)
     assert reading.divergence_lr is None
+
+
+def test_a_long_sweep_is_stored_thinned_with_what_was_read_from_it() -> None:
+    lrs = [1e-6 * 10 ** (7 * i / 1999) for i in range(2000)]
+    reading = read_sweep(
+        *_sweep(lrs, lambda lr: 2.3 - min(lr, 0.1) * 10 + max(lr - 1, 0) * 9), False
+    )
+    stored = reading.to_dict()
+    assert len(stored["lr"]) == len(stored["loss"]) == len(stored["smoothed"]) == 500
+    assert (stored["lr"][0], stored["lr"][-1]) == (lrs[0], lrs[-1])
+    assert stored["divergence_lr"] == reading.divergence_lr is not None
+    assert SweepReading.from_dict(stored).steepest_lr == reading.steepest_lr
 
 
 def test_without_a_usable_sweep_the_range_is_the_spaces() -> None:
