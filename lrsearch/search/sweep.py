@@ -159,6 +159,8 @@ def run_sweep(
     run.sweep_result = result
     attrs: dict[str, object] = dict(ran.attrs)
     attrs["sweep_updates"] = result.updates
+    if result.trial_updates is not None:
+        attrs["sweep_trial_updates"] = result.trial_updates  # what the reaper may need
     if result.reason is not None:
         attrs["sweep_note"] = result.reason
     if ran.outcome is Outcome.FAILED and not result.reading.usable and ran.reason != "diverged":

@@ -31,6 +31,7 @@ from lrsearch.store.lr_ranges import (
     record_sweep,
     settle_range,
     sweeping,
+    sweeping_tests,
 )
 from lrsearch.store.migrate import ensure_current, require_current, upgrade
 from lrsearch.store.outcome import Outcome
@@ -57,7 +58,7 @@ from lrsearch.store.recovery import (
     stale_leases,
     taken_over,
 )
-from lrsearch.store.rows import Best, Search, transaction
+from lrsearch.store.rows import Best, Search, lock_search, transaction
 from lrsearch.store.rungs import RungStanding, rung_standing
 from lrsearch.store.searches import (
     active_search_names,
@@ -136,6 +137,7 @@ __all__ = [
     "list_agents",
     "list_searches",
     "live_searches",
+    "lock_search",
     "make_engine",
     "make_optuna_storage",
     "mark_requeued",
@@ -164,6 +166,7 @@ __all__ = [
     "stop_agent",
     "stop_search",
     "sweeping",
+    "sweeping_tests",
     "taken_over",
     "transaction",
     "trial_lease",

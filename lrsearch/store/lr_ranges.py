@@ -57,6 +57,30 @@ class RangeTest:
         return self.state == DONE
 
 
+@dataclass(frozen=True)
+class SweepingTest:
+    """A search whose range test is still sweeping, with the sweeps stored so far."""
+
+    search_id: int
+    name: str
+    spec: Mapping[str, Any]
+    ended: list[SweepRow]
+
+
+def sweeping_tests(engine: Engine) -> list[SweepingTest]:
+    """The searches whose LR range test is still sweeping (usually none: one indexed read)."""
+    query = (
+        sa.select(searches.c.id, searches.c.name, searches.c.spec_json)
+        .join(range_tests, range_tests.c.search_id == searches.c.id)
+        .where(range_tests.c.state == SWEEPING)
+    )
+    with transaction(engine) as conn:
+        return [
+            SweepingTest(r.id, r.name, json.loads(r.spec_json), _sweep_rows(conn, r.id))
+            for r in conn.execute(query).all()
+        ]
+
+
 def claim_open() -> sa.ColumnElement[bool]:
     """The condition a claim adds to its UPDATE of ``lr_searches``: no range test is sweeping
     with all its sweep slots taken (while it sweeps, every claimed slot is a sweep's)."""

@@ -317,3 +317,72 @@ def test_claims_wait_for_the_range_and_a_lost_sweep_runs_again(
     ]
     assert searched and min(t.number for t in searched) > max(t.number for t in again)
     assert search.status == "done" and search.finished == search.trial_budget
+
+
+def _stale(ledger: TrialLedger, lease_id: int) -> None:
+    with ledger.engine.begin() as conn:  # its worker died a minute ago
+        conn.execute(
+            sa.text("UPDATE lr_trials SET heartbeat_at = :t WHERE id = :i"),
+            {"t": datetime.now(UTC) - timedelta(seconds=60), "i": lease_id},
+        )
+
+
+def test_a_sweep_told_but_not_counted_is_stored_by_the_reaper(
+    db_url: str, make_spec: SpecFactory
+) -> None:
+    data = _range_spec(make_spec, lr_range_seeds=1, lr_range_steps=40)
+    data["space"] = {"families": ["constant"], "lr": [1e-5, 1.0], "optimizers": ["sgd"]}
+    prepare_search(db_url, parse_spec(data))
+    ledger = TrialLedger(Settings(storage_url=db_url, stale_after_s=30))
+    try:
+        search = ledger.find("rt")
+        assert search is not None
+        study = _study(db_url, "rt")
+        lease = ledger.claim(search, "dies-after-telling")
+        assert lease is not None
+        run = ledger.start(search, study, lease, ledger.ask(study, lease))
+        assert run is not None and run.sweep
+        lrs = [1e-5 * 10 ** (5 * i / 39) for i in range(40)]
+        for i, lr in enumerate(lrs):  # falls, then blows up past 0.1
+            loss = 2.3 - 2.0 * i / 30 if lr < 0.1 else 2.3 + 10.0 * lr
+            ledger.report(run, i, {"step": i + 1, "lr": lr, "train_loss": loss}, loss)
+        ledger.record_epochs(run)
+        ledger.set_attrs(run, {"sweep_updates": 40, "sweep_trial_updates": 46})
+        study.tell(run.trial, state=optuna.trial.TrialState.PRUNED)  # then it died
+        _stale(ledger, lease.id)
+        assert ledger.reap() == 1  # counted by the reaper, and the sweep stored from its rows
+        test = store.range_test(ledger.engine, search.id)
+    finally:
+        ledger.close()
+    assert test is not None and test.done and [r.trial_number for r in test.ended] == [0]
+    (row,) = test.ended
+    assert (row.state, row.updates, row.trial_updates) == ("pruned", 40, 46)
+    chosen = (test.ranges or {})["sgd"]
+    assert chosen["divergence_lr"] is not None and 0.1 <= chosen["divergence_lr"] <= 1.0
+    assert row.curve["lr"] == lrs
+
+
+def test_a_sweep_lost_for_good_ends_the_range_test_with_the_spaces_range(
+    db_url: str, make_spec: SpecFactory
+) -> None:
+    data = _range_spec(make_spec, lr_range_seeds=1, lr_range_steps=40)
+    data["space"] = {"families": ["constant"], "lr": [1e-5, 1.0], "optimizers": ["sgd"]}
+    prepare_search(db_url, parse_spec(data))
+    ledger = TrialLedger(Settings(storage_url=db_url, stale_after_s=30, max_attempts=1))
+    try:
+        search = ledger.find("rt")
+        assert search is not None
+        study = _study(db_url, "rt")
+        lease = ledger.claim(search, "dead")
+        assert lease is not None and ledger.start(search, study, lease, ledger.ask(study, lease))
+        assert ledger.claim(search, "eager") is None  # waiting for the range
+        _stale(ledger, lease.id)
+        assert ledger.reap() == 1  # its last attempt: failed for good, stored without points
+        test = store.range_test(ledger.engine, search.id)
+        assert test is not None and test.done
+        assert (test.ranges or {})["sgd"]["low"] == 1e-5 and "no usable sweep" in (
+            test.ranges or {}
+        )["sgd"]["why"]
+        assert ledger.claim(search, "eager") is not None  # the searched trials may start
+    finally:
+        ledger.close()

@@ -31,10 +31,11 @@ from lrsearch.schedules import ScheduleSpec
 from lrsearch.search.ledger import optuna_calls as oc
 from lrsearch.search.ledger.asking import ask
 from lrsearch.search.ledger.reaping import WORKER_LOST, Reaper
+from lrsearch.search.ledger.sweeps import settle_sweep
 from lrsearch.search.pruning import Rung, ScheduleAwarePruner, rung_of
 from lrsearch.space import baseline_attrs, baseline_count, baseline_of, tuned_baseline_configs
 from lrsearch.space.baselines import BASELINE_ATTR
-from lrsearch.space.lr_range import SweepReading, choose_range, sweep_charge, sweep_of
+from lrsearch.space.lr_range import sweep_of
 from lrsearch.spec import SearchSpec, parse_spec
 from lrsearch.store import Outcome
 from lrsearch.store.models import LEASE_ACTIVE, trials
@@ -447,7 +448,7 @@ class TrialLedger:
         outcome: Outcome,
         reason: str | None,
     ) -> None:
-        """Store the ended sweep; after the last one, the range (space/lr_range.py), in the
+        """Store the ended sweep; after the last one, the range (sweeps.py), in the
         transaction that counts it."""
         info = sweep_of(run.user_attrs) or {}
         result = run.sweep_result
@@ -461,28 +462,7 @@ class TrialLedger:
             result.reading.to_dict() if result is not None else {},
             reason or (result.reason if result is not None else None),
         )
-        ended = store.record_sweep(conn, run.search.id, row)
-        if ended is None:
-            return
-        ranges: dict[str, dict[str, Any]] = {
-            optimizer: choose_range(
-                optimizer,
-                [SweepReading.from_dict(r.curve) for r in ended if r.optimizer == optimizer],
-                spec.space.lr,
-            ).to_dict()
-            for optimizer in spec.space.optimizers
-        }
-        planned = sorted(r.trial_updates for r in ended if r.trial_updates)
-        trial_updates = spec.budget.steps or (planned[len(planned) // 2] if planned else None)
-        updates = [r.updates for r in ended]
-        store.settle_range(
-            conn,
-            run.search.id,
-            ranges,
-            charge=sweep_charge(updates, trial_updates, spec.budget.trials),
-            sweep_updates=sum(updates),
-            trial_updates=trial_updates,
-        )
+        settle_sweep(conn, run.search.id, spec, row)
 
     def _rung(
         self, run: RunningTrial, epoch: int, value: float, metrics: Mapping[str, float]

@@ -16,7 +16,8 @@ its closer has been silent for ``stale_after_s``. Every step of it is safe to re
 parameters are queued in one transaction with clearing that mark, so they are queued exactly
 once even when the closer was only slow and both finish the re-queue at the same time. Optuna
 trials left RUNNING whose lease is closed (a worker that died between asking and linking its
-lease) are failed as well.
+lease) are failed as well. A sweep of an LR range test that ended for good without a worker
+storing it is stored from its epoch rows (ledger/sweeps.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlalchemy.engine import Engine
 
 from lrsearch import store
 from lrsearch.search.ledger import optuna_calls as oc
+from lrsearch.search.ledger.sweeps import settle_unrecorded
 from lrsearch.store import Outcome
 
 log = logging.getLogger("lrsearch.recovery")
@@ -60,7 +62,17 @@ class Reaper:
             if store.claim_requeue(self.engine, pending.id, self.stale_after_s):
                 self.requeue(pending)
         self._fail_orphans()
+        # Sweeps ended for good that no worker stored (failed for good here, or counted here
+        # for a worker that died): stored from their epoch rows, so a range test always ends.
+        settle_unrecorded(self.engine, self._finished_trials)
         return reaped
+
+    def _finished_trials(self, name: str) -> list[optuna.trial.FrozenTrial]:
+        states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        try:
+            return oc.trials_in(self.study(name), states)
+        except KeyError:  # its Optuna study is gone (being deleted)
+            return []
 
     def requeue(self, pending: store.PendingRequeue) -> None:
         """Fail the abandoned trial and queue its parameters again, once; then clear the mark.
