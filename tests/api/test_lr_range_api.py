@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import optuna
 import pytest
-from apiutil import TOKEN, make_client
+from apiutil import AUTH, TOKEN, make_client
 from fastapi.testclient import TestClient
 
+from lrsearch import store
 from lrsearch.cli import main
 from lrsearch.client import LRSearchClient
 from lrsearch.search.local import prepare_search
@@ -115,3 +117,25 @@ def test_a_search_without_a_range_test_says_off(tmp_path: Path) -> None:
     with make_client(url) as client:
         body = client.get("/v1/studies/plain/lr-range").json()
     assert body == {"state": "off", "space_lr": [1e-5, 1.0]}
+
+
+def test_submitted_over_http_the_sweeps_are_queued_first(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store.upgrade(url)  # as `lrsearch db upgrade` (the server refuses a missing database)
+    with make_client(url) as client:
+        created = client.post("/v1/studies", json={**SPEC, "name": "http"}, headers=AUTH)
+        assert created.status_code == 201, created.text
+        assert created.json()["trial_budget"] == 3 + 3  # the sweeps' slots, until charged
+        shown = client.get("/v1/studies/http/lr-range").json()
+        bad = client.post(
+            "/v1/studies",
+            json={**SPEC, "name": "bad", "space": {**SPEC["space"], "lr": [0.01, 0.1]}},
+            headers=AUTH,
+        )
+    assert (shown["state"], shown["sweeps"], shown["ended"]) == ("sweeping", 3, 0)
+    queued = optuna.load_study(study_name="http", storage=url).get_trials()
+    assert [t.state.name for t in queued] == ["WAITING"] * 3
+    assert [t.user_attrs["lr_sweep"]["optimizer"] for t in queued] == ["adamw"] * 3
+    assert len({t.user_attrs["lr_sweep"]["seed"] for t in queued}) == 3
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "search.lr_range"
