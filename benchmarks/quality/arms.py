@@ -26,7 +26,7 @@ from typing import Any
 
 import optuna
 
-from benchmarks.quality.plan import PLAIN_OPTIMIZER_PARAMS, Arm, BenchTask, Sizes
+from benchmarks.quality.plan import PLAIN_OPTIMIZER_PARAMS, Arm, BenchTask, Sizes, bench_device
 from lrsearch.config import Settings
 from lrsearch.errors import LRSearchError, TrainingDiverged
 from lrsearch.schedules import ScheduleSpec
@@ -135,7 +135,7 @@ def lrsearch_search(job: SearchJob, per_epoch: int, budget: int, cap: int) -> li
         watcher = BudgetWatcher(backend, spec.name, per_epoch, job.task.epochs, budget)
         watcher.start()
         try:
-            run_worker(url, spec.name, threads=1)
+            run_worker(url, spec.name, threads=1, device=bench_device())
         finally:
             watcher.done.set()
             watcher.join()
@@ -246,6 +246,7 @@ def plain_optuna_search(task_def: BenchTask, seed: int, budget: int, cap: int) -
             metric=task_def.metric,
             direction=task_def.direction,
             reporter=report,  # type: ignore[arg-type]
+            device=bench_device(),
         )
         return result.metrics[task_def.metric]
 

@@ -32,7 +32,16 @@ import optuna
 import torch
 
 from benchmarks.quality.arms import SearchJob, SearchRun, run_search
-from benchmarks.quality.plan import ARMS, FULL, RETRAIN_SEED_BASE, SMOKE, TASKS, BenchTask, Sizes
+from benchmarks.quality.plan import (
+    ARMS,
+    DEVICE_ENV,
+    FULL,
+    RETRAIN_SEED_BASE,
+    SMOKE,
+    TASKS,
+    BenchTask,
+    Sizes,
+)
 from benchmarks.quality.report import markdown
 from benchmarks.quality.scoring import Retrained, retrain
 from benchmarks.quality.summary import Pick, make_picks, summarize
@@ -79,6 +88,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, help="search seeds per task and arm: 0 .. N-1")
     parser.add_argument("--trials", type=int, help="the step budget, in full-length trials")
     parser.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="train on the CPU (one thread per process, the default) or on the GPU (shared)",
+    )
     parser.add_argument("--out", type=Path, help=f"folder for the results (default {RESULTS_DIR})")
     parser.add_argument(
         "--render",
@@ -210,7 +225,7 @@ def _git(*args: str) -> str:
     return done.stdout.strip()
 
 
-def machine_info(mode: str, jobs: int) -> dict[str, Any]:
+def machine_info(mode: str, jobs: int, device: str = "cpu") -> dict[str, Any]:
     commit = _git("rev-parse", "--short", "HEAD") or "unknown"
     if _git("status", "--porcelain", "--untracked-files=no"):
         commit += "+changes"
@@ -221,6 +236,8 @@ def machine_info(mode: str, jobs: int) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "jobs": jobs,
+        "device": device,
+        "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
         "torch_version": torch.__version__,
         "torch_threads_per_process": 1,
         "optuna_version": optuna.__version__,
@@ -272,12 +289,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     tasks = {name: sizes.task(name) for name in args.tasks}
     arms: list[str] = args.arms
     mode = "smoke" if args.smoke else "full"
-    meta = machine_info(mode, args.jobs)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("quality: --device: cuda is not available on this machine", file=sys.stderr)
+        return 2
+    os.environ[DEVICE_ENV] = args.device  # the processes it starts train there too
+    meta = machine_info(mode, args.jobs, args.device)
     sampler = LoadSampler()
     sampler.start()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="lrsearch-quality-") as tmp:
         runs = run_searches(list(tasks.values()), arms, sizes, args.jobs, Path(tmp))
+    # The raw searches first: a run cut short in its retraining keeps them (--render needs
+    # the whole file, but the searches alone hold the trial counts and the early figures).
+    args.out.mkdir(parents=True, exist_ok=True)
+    partial = {"meta": meta, "searches": [run.to_dict() for run in runs]}
+    partial_path = args.out / "quality.partial.json"  # removed once quality.json is written
+    partial_path.write_text(json.dumps(partial) + "\n", "utf-8")
     searched = time.perf_counter()
     picks = make_picks(runs, tasks)
     retrain_picks(picks, tasks, sizes, args.jobs)
@@ -317,5 +344,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "searches": [run.to_dict() for run in runs],
     }
     write_results(payload, tasks, arms, args.out)
+    partial_path.unlink(missing_ok=True)
     log(f"done in {meta['wall_s']} s")
     return 0

@@ -8,6 +8,7 @@ budget (that is pruning's whole point); see README "Search quality" for how the 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -165,3 +166,12 @@ SMOKE = Sizes(
 
 # Seeds of the retraining runs: never a search's trial seed (those are seed * 100_003 + n).
 RETRAIN_SEED_BASE = 900_000_001
+
+# Where every search and retraining trains: "cpu" (one torch thread per process) or "cuda".
+# The CLI's --device sets it for the processes it starts (they inherit the environment).
+DEVICE_ENV = "LRSEARCH_QUALITY_DEVICE"
+
+
+def bench_device() -> str:
+    """The device the benchmark trains on (``--device``; cpu by default)."""
+    return os.environ.get(DEVICE_ENV, "cpu")

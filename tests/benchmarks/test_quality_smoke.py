@@ -45,6 +45,8 @@ def test_writes_both_files_with_the_machine(smoke: tuple[Path, dict[str, Any]]) 
     assert meta["cpu_count"] >= 1 and meta["wall_s"] > 0
     assert meta["torch_version"] and meta["optuna_version"] and meta["git_commit"]
     assert math.isfinite(meta["load_average"]["mean"])
+    assert meta["device"] == "cpu" and meta["gpu"] is None
+    assert not (out / "quality.partial.json").exists()  # only a run cut short keeps it
 
 
 @pytest.mark.slow
@@ -83,3 +85,21 @@ def test_every_arm_stays_within_the_same_step_budget(smoke: tuple[Path, dict[str
         assert search["budget_steps"] == budgets[search["task"]]
         # the search ran at least up to its budget (or its trial cap)
         assert sum(t["steps"] for t in search["trials"]) > 0
+
+
+def test_a_gpu_run_without_a_gpu_is_refused_in_one_line() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: --device cuda is valid here")
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.quality", "--smoke", "--device", "cuda"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == "quality: --device: cuda is not available on this machine"
