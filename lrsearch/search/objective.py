@@ -18,6 +18,7 @@ from lrsearch.search.ledger import Outcome, RunningTrial, TrialLedger
 from lrsearch.search.runners import CommandRunner, LedgerBackend, Runner
 from lrsearch.service import notes
 from lrsearch.space import TrialConfig, baseline_of, suggest
+from lrsearch.space.confirm import CONFIRMS_ATTR, confirmation_of
 from lrsearch.spec import SearchSpec
 from lrsearch.trial import Trial, TrialBudget
 
@@ -33,13 +34,19 @@ class TrialOutcome:
 
 
 def configure(ledger: TrialLedger, run: RunningTrial, spec: SearchSpec) -> TrialConfig:
-    """The trial's config (a baseline's, or suggested), kept in its user attributes."""
+    """The trial's config (a baseline's, a confirmation's, or suggested), kept in its user
+    attributes."""
     trial = run.trial
     baseline = baseline_of(trial.user_attrs)
+    confirmation = confirmation_of(trial.user_attrs)
     if baseline is not None:
         note = notes.baseline_note(str(trial.user_attrs.get("baseline")), baseline)
         ledger.call(lambda: notes.save(trial, note), "save the baseline's note")
         config = baseline
+    elif confirmation is not None:
+        note = notes.confirmation_note(int(trial.user_attrs[CONFIRMS_ATTR]), confirmation)
+        ledger.call(lambda: notes.save(trial, note), "save the confirmation's note")
+        config = confirmation
     else:
         config = ledger.call(lambda: suggest(trial, spec), "suggest")
         run.schedule = config.schedule  # its epochs carry their decay left (the pruner's)

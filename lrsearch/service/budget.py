@@ -23,11 +23,19 @@ from lrsearch.service.backend import Backend
 from lrsearch.service.names import known_name
 from lrsearch.space import grid_space
 from lrsearch.space.baselines import BASELINE_ATTR, BASELINE_CONFIG_ATTR
+from lrsearch.space.confirm import CONFIRM_CONFIG_ATTR, CONFIRM_SEED_ATTR, CONFIRMS_ATTR
 from lrsearch.spec import parse_spec
 
 MAX_EXTENSION = 1_000_000  # as a spec's budget.trials
 RETRY_OF = "retry_of"  # user attribute of a re-run: the number of the trial it repeats
-CARRIED_ATTRS = (BASELINE_ATTR, BASELINE_CONFIG_ATTR)  # a re-run of a baseline is a baseline
+# A re-run of a baseline is a baseline; a re-run of a confirmation is the same confirmation.
+CARRIED_ATTRS = (
+    BASELINE_ATTR,
+    BASELINE_CONFIG_ATTR,
+    CONFIRMS_ATTR,
+    CONFIRM_SEED_ATTR,
+    CONFIRM_CONFIG_ATTR,
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,8 @@ def retry_failed(backend: Backend, name: str) -> Retried:
     """Queue the exact parameters of every failed trial of study ``name`` that was not retried
     yet, and add as many trials to its budget; agents re-run them before new samples.
 
-    A failed baseline is queued as the same baseline. A failed trial without parameters (it
+    A failed baseline is queued as the same baseline, a failed confirmation as the same
+    confirmation. A failed trial without parameters (it
     failed before it had any) gets a slot too, where a fresh sample runs. Retrying twice
     queues each failed trial once: a re-run carries ``retry_of`` = the number it repeats.
     """

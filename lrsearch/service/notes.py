@@ -114,6 +114,15 @@ def baseline_note(name: str, config: TrialConfig) -> str:
     )
 
 
+def confirmation_note(confirms: int, config: TrialConfig) -> str:
+    return (
+        f"**Confirmation of trial {confirms}**: its config (**{config.schedule.family}** at "
+        f"LR {config.schedule.lr:g} with {_optimizer(config)}) on the fresh seed "
+        f"{config.seed}. Not sampled: the best is the config with the best mean over such "
+        "seeds."
+    )
+
+
 def _optimizer(config: TrialConfig) -> str:
     options = ", ".join(f"{k}={v}" for k, v in config.optimizer_params.items())
     return f"{config.optimizer}({options})" if options else config.optimizer

@@ -13,6 +13,13 @@ from lrsearch.store.baselines import (
     add_baselines,
     baseline_rows,
 )
+from lrsearch.store.confirmations import (
+    ConfirmationRow,
+    Leader,
+    add_confirmations,
+    confirmation_rows,
+    leader_rows,
+)
 from lrsearch.store.engine import make_engine, make_optuna_storage
 from lrsearch.store.leases import (
     Lease,
@@ -27,6 +34,7 @@ from lrsearch.store.leases import (
 from lrsearch.store.migrate import ensure_current, require_current, upgrade
 from lrsearch.store.outcome import Outcome
 from lrsearch.store.outcomes import (
+    Confirming,
     Recorded,
     epochs_of,
     get_best,
@@ -87,8 +95,11 @@ __all__ = [
     "Agent",
     "BaselineRow",
     "Best",
+    "ConfirmationRow",
+    "Confirming",
     "FailedTrial",
     "FailureGroup",
+    "Leader",
     "Lease",
     "LeaseLink",
     "Outcome",
@@ -104,10 +115,12 @@ __all__ = [
     "active_leases",
     "active_search_names",
     "add_baselines",
+    "add_confirmations",
     "baseline_rows",
     "best_summary",
     "claim_requeue",
     "claim_trial",
+    "confirmation_rows",
     "count_alive",
     "create_search",
     "delete_search",
@@ -122,6 +135,7 @@ __all__ = [
     "get_search",
     "heartbeat",
     "insert_epochs",
+    "leader_rows",
     "lease_links",
     "list_agents",
     "list_searches",

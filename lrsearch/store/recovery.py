@@ -15,9 +15,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from lrsearch.store.counters import close_lease, count, update_best
+from lrsearch.store.confirmations import settle_confirmation
+from lrsearch.store.counters import close_lease, count
 from lrsearch.store.models import LEASE_ACTIVE, searches, trials
 from lrsearch.store.outcome import Outcome
+from lrsearch.store.outcomes import NOT_CONFIRMING, Confirming, counted_complete
 from lrsearch.store.rows import db_now, lock_search, older_than, transaction
 
 
@@ -80,11 +82,14 @@ def reap_lease(
     value: float | None = None,
     config: Mapping[str, Any] | None = None,
     reason: str = "worker lost",
+    confirming: Confirming = NOT_CONFIRMING,
 ) -> bool:
     """Close a stale lease: count its trial (a final ``outcome``), or give its slot back (LOST).
 
     The heartbeat is checked again under the lock, so a worker that was only slow and has
-    just beaten keeps its lease. Returns whether this call reaped it.
+    just beaten keeps its lease. Returns whether this call reaped it. ``confirming``: what
+    the trial is to the search's confirmations, as in ``record_trial_in`` (a confirmation
+    told but not counted is settled here).
     """
     outcome = Outcome(outcome)
     with transaction(engine) as conn:
@@ -93,8 +98,10 @@ def reap_lease(
         if not close_lease(conn, stale.id, outcome, reason, extra_where=still_stale):
             return False
         count(conn, search, outcome)
-        if outcome is Outcome.COMPLETE and value is not None and config is not None:
-            update_best(conn, search, stale.trial_number or 0, value, config)
+        number = stale.trial_number or 0
+        counted_complete(conn, search, number, outcome, value, config, confirming)
+        if confirming.key is not None and outcome.final:
+            settle_confirmation(conn, search.id, confirming.key, number, outcome, value)
     return True
 
 

@@ -34,7 +34,14 @@ from lrsearch.search.ledger.reaping import WORKER_LOST, Reaper
 from lrsearch.search.pruning import Rung, ScheduleAwarePruner, rung_of
 from lrsearch.space import baseline_attrs, baseline_count, baseline_of, tuned_baseline_configs
 from lrsearch.space.baselines import BASELINE_ATTR
-from lrsearch.spec import parse_spec
+from lrsearch.space.confirm import (
+    confirm_count,
+    confirmation_attrs,
+    confirmation_configs,
+    confirmation_key,
+    confirmation_of,
+)
+from lrsearch.spec import SearchSpec, parse_spec
 from lrsearch.store import Outcome
 from lrsearch.store.models import LEASE_ACTIVE, trials
 from lrsearch.store.retry import RetryPolicy
@@ -56,6 +63,7 @@ class RunningTrial:
     attempt: int
     prunes: bool = True
     baseline: bool = False
+    confirmation: bool = False
     # The searched trial's schedule, once configured: its epochs carry their decay left.
     schedule: ScheduleSpec | None = None
     epochs: list[tuple[int, Mapping[str, float], float]] = field(default_factory=list)
@@ -64,6 +72,11 @@ class RunningTrial:
     @property
     def number(self) -> int:
         return self.trial.number
+
+    @property
+    def outside_search(self) -> bool:
+        """A baseline or a confirmation: never pruned, in no pruner's reference set."""
+        return self.baseline or self.confirmation
 
     @property
     def user_attrs(self) -> dict[str, Any]:
@@ -177,10 +190,12 @@ class TrialLedger:
             self.retry(lambda: self.reaper.requeue(pending), "queue the trial again")
             self.drop(lease)
             return None
-        # Baselines are never pruned: the report compares their whole run with the best.
+        # Baselines are never pruned: the report compares their whole run with the best; nor
+        # are confirmations: their mean is the point.
         baseline = baseline_of(trial.user_attrs) is not None
-        prunes = oc.prunes(study) and not baseline
-        return RunningTrial(search, study, trial, lease, attempt, prunes, baseline)
+        confirmation = confirmation_of(trial.user_attrs) is not None
+        prunes = oc.prunes(study) and not (baseline or confirmation)
+        return RunningTrial(search, study, trial, lease, attempt, prunes, baseline, confirmation)
 
     def set_attrs(self, run: RunningTrial, attrs: Mapping[str, Any]) -> None:
         """Set user attributes of the running trial.
@@ -208,7 +223,7 @@ class TrialLedger:
         """
         if self.is_lost(run.lease):
             raise LeaseLost(f"lease lost during trial {run.number}")
-        rung = None if run.baseline else self._rung(run, epoch, value, metrics)
+        rung = None if run.outside_search else self._rung(run, epoch, value, metrics)
         if rung is not None:  # the row carries it: other trials' pruner compares with it
             metrics = {**metrics, "decay_left": rung.decay_left}
         run.epochs.append((epoch, metrics, value))
@@ -372,10 +387,13 @@ class TrialLedger:
     ) -> bool:
         """Count the trial (store.record_trial_in). In a search with baselines, the count of
         its last own trial also opens their slots and queues them at the tuned best's LR, in
-        the same transaction (space/baselines.py, store/baselines.py)."""
+        the same transaction (space/baselines.py, store/baselines.py); in a search that
+        confirms, it opens the confirmations' slots as well and queues its leaders' configs
+        on fresh seeds (space/confirm.py, store/confirmations.py)."""
         spec = parse_spec(run.search.spec)
         name = run.user_attrs.get(BASELINE_ATTR) if run.baseline else None
-        due = 0 if run.baseline else baseline_count(spec)
+        due = 0 if run.outside_search else baseline_count(spec)
+        confirming = _confirming(spec, run)
 
         def write(conn: sa.Connection) -> list[dict[str, Any]] | None:
             recorded = store.record_trial_in(
@@ -389,17 +407,27 @@ class TrialLedger:
                 stop_after_failures=stop_after_failures,
                 baseline=None if name is None else str(name),
                 baselines=due,
+                confirming=confirming,
             )
             if not recorded.recorded:
                 return None
-            if recorded.opened is None:
-                return []
-            configs = tuned_baseline_configs(spec, recorded.opened.config)
-            rows = [(n, c.to_dict()) for n, c in configs]
-            store.add_baselines(conn, run.search.id, rows, recorded.opened)
-            return [baseline_attrs(n, c) for n, c in configs]
+            queued: list[dict[str, Any]] = []
+            if recorded.opened is not None:
+                configs = tuned_baseline_configs(spec, recorded.opened.config)
+                rows = [(n, c.to_dict()) for n, c in configs]
+                store.add_baselines(conn, run.search.id, rows, recorded.opened)
+                queued += [baseline_attrs(n, c) for n, c in configs]
+            if recorded.confirming:
+                by_number = {leader.trial_number: leader for leader in recorded.confirming}
+                leaders = [(n.trial_number, n.config) for n in recorded.confirming]
+                repeats = confirmation_configs(spec, leaders)
+                store.add_confirmations(
+                    conn, run.search.id, [(by_number[n], i, c.to_dict()) for n, i, c in repeats]
+                )
+                queued += [confirmation_attrs(n, i, c) for n, i, c in repeats]
+            return queued
 
-        if due == 0 and name is None:  # nothing of the baselines': lrsearch's tables only
+        if due == 0 and confirming.top_k == 0 and name is None:  # lrsearch's tables only
             with store.transaction(self.engine) as conn:
                 return write(conn) is not None
         return oc.record_and_queue(run.study, write)
@@ -446,7 +474,22 @@ class TrialLedger:
         n_complete = search.n_complete if search is not None else -1
         known = self._completed.get(run.search.id)
         if known is None or known[0] != n_complete:
-            fresh = oc.trials_in(run.study, (TrialState.COMPLETE,))
+            fresh = [  # baselines and confirmations are in no pruner's reference set
+                t
+                for t in oc.trials_in(run.study, (TrialState.COMPLETE,))
+                if baseline_of(t.user_attrs) is None and confirmation_of(t.user_attrs) is None
+            ]
             known = (n_complete, fresh)
             self._completed[run.search.id] = known
         return known[1]
+
+
+def _confirming(spec: SearchSpec, run: RunningTrial) -> store.Confirming:
+    """How the search confirms its top trials, and what this trial is to that."""
+    confirm = spec.search.confirm if confirm_count(spec) else None
+    return store.Confirming(
+        top_k=confirm.top_k if confirm is not None else 0,
+        seeds=confirm.seeds if confirm is not None else 0,
+        key=confirmation_key(run.user_attrs) if run.confirmation else None,
+        searched=not run.outside_search,
+    )
