@@ -30,18 +30,16 @@ from lrsearch.errors import LeaseLost, StoreError
 from lrsearch.schedules import ScheduleSpec
 from lrsearch.search.ledger import optuna_calls as oc
 from lrsearch.search.ledger.asking import ask
-from lrsearch.search.ledger.reaping import WORKER_LOST, Reaper
+from lrsearch.search.ledger.reaping import WORKER_LOST, Reaper, confirming_of
 from lrsearch.search.pruning import Rung, ScheduleAwarePruner, rung_of
 from lrsearch.space import baseline_attrs, baseline_count, baseline_of, tuned_baseline_configs
 from lrsearch.space.baselines import BASELINE_ATTR
 from lrsearch.space.confirm import (
-    confirm_count,
     confirmation_attrs,
     confirmation_configs,
-    confirmation_key,
     confirmation_of,
 )
-from lrsearch.spec import SearchSpec, parse_spec
+from lrsearch.spec import parse_spec
 from lrsearch.store import Outcome
 from lrsearch.store.models import LEASE_ACTIVE, trials
 from lrsearch.store.retry import RetryPolicy
@@ -393,7 +391,7 @@ class TrialLedger:
         spec = parse_spec(run.search.spec)
         name = run.user_attrs.get(BASELINE_ATTR) if run.baseline else None
         due = 0 if run.outside_search else baseline_count(spec)
-        confirming = _confirming(spec, run)
+        confirming = confirming_of(spec, run.user_attrs)
 
         def write(conn: sa.Connection) -> list[dict[str, Any]] | None:
             recorded = store.record_trial_in(
@@ -482,14 +480,3 @@ class TrialLedger:
             known = (n_complete, fresh)
             self._completed[run.search.id] = known
         return known[1]
-
-
-def _confirming(spec: SearchSpec, run: RunningTrial) -> store.Confirming:
-    """How the search confirms its top trials, and what this trial is to that."""
-    confirm = spec.search.confirm if confirm_count(spec) else None
-    return store.Confirming(
-        top_k=confirm.top_k if confirm is not None else 0,
-        seeds=confirm.seeds if confirm is not None else 0,
-        key=confirmation_key(run.user_attrs) if run.confirmation else None,
-        searched=not run.outside_search,
-    )

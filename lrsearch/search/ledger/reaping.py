@@ -22,6 +22,8 @@ lease) are failed as well.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -29,6 +31,9 @@ from sqlalchemy.engine import Engine
 
 from lrsearch import store
 from lrsearch.search.ledger import optuna_calls as oc
+from lrsearch.space import baseline_of
+from lrsearch.space.confirm import confirm_count, confirmation_key
+from lrsearch.spec import SearchSpec, parse_spec
 from lrsearch.store import Outcome
 
 log = logging.getLogger("lrsearch.recovery")
@@ -93,6 +98,12 @@ class Reaper:
             outcome = Outcome.of_finished_state(trial.state)
             config = trial.user_attrs.get("config")
             value = trial.value if outcome is Outcome.COMPLETE else None
+            search = store.search_by_id(self.engine, stale.search_id)
+            confirming = (
+                confirming_of(parse_spec(search.spec), trial.user_attrs)
+                if search is not None
+                else store.Confirming()
+            )
             return int(
                 self._close(
                     stale,
@@ -100,6 +111,7 @@ class Reaper:
                     value=value,
                     config=dict(config) if isinstance(config, dict) else None,
                     reason="counted by the reaper",
+                    confirming=confirming,
                 )
             )
         if stale.attempt >= self.max_attempts:
@@ -132,6 +144,7 @@ class Reaper:
         value: float | None = None,
         config: dict[str, object] | None = None,
         reason: str = WORKER_LOST,
+        confirming: store.Confirming | None = None,
     ) -> bool:
         return store.reap_lease(
             self.engine,
@@ -141,6 +154,7 @@ class Reaper:
             value=value,
             config=config,
             reason=reason,
+            confirming=confirming or store.Confirming(),
         )
 
     def _fail_orphans(self) -> None:
@@ -169,3 +183,17 @@ class Reaper:
                     # re-run that its closed lease will never queue.
                     reasons = [link.failed_reason for link in mine if link.failed_reason]
                     oc.fail(self.storage, trial_id, reasons[0] if reasons else WORKER_LOST)
+
+
+def confirming_of(spec: SearchSpec, user_attrs: Mapping[str, Any]) -> store.Confirming:
+    """How the search confirms its top trials, and what the trial with these user attributes
+    is to that: a confirmation (its key), or one of the search's own trials."""
+    key = confirmation_key(user_attrs)
+    confirm = spec.search.confirm
+    on = confirm_count(spec) > 0
+    return store.Confirming(
+        top_k=confirm.top_k if on else 0,
+        seeds=confirm.seeds if on else 0,
+        key=key,
+        searched=key is None and baseline_of(dict(user_attrs)) is None,
+    )
