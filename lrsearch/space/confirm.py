@@ -55,7 +55,8 @@ def confirmation_configs(
 
     >>> from lrsearch.spec import parse_spec
     >>> spec = parse_spec({"name": "s", "task": "digits-mlp", "search": {"confirm": True}})
-    >>> config = {"schedule": {"family": "cosine", "lr": 0.1, "params": {}}, "optimizer": "sgd",
+    >>> from lrsearch.schedules import ScheduleSpec
+    >>> config = {"schedule": ScheduleSpec.create("cosine", 0.1).to_dict(), "optimizer": "sgd",
     ...     "optimizer_params": {"momentum": 0.9}, "seed": 5}
     >>> rows = confirmation_configs(spec, [(4, config)])
     >>> [(n, i, c.schedule.lr, c.seed == fresh_seed(5, i)) for n, i, c in rows]

@@ -17,7 +17,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from lrsearch.errors import NotFoundError
-from lrsearch.store.models import LEASE_ACTIVE, best, epoch_metrics, searches, trials
+from lrsearch.store.models import (
+    LEASE_ACTIVE,
+    baselines,
+    best,
+    confirmations,
+    epoch_metrics,
+    leaders,
+    searches,
+    trials,
+)
 from lrsearch.store.outcome import Outcome
 from lrsearch.store.rows import Search
 from lrsearch.store.rows import search_from as _search_from
@@ -284,7 +293,14 @@ def delete_search(engine: Engine, name: str) -> None:
         ).scalar_one_or_none()
         if search_id is None:
             raise NotFoundError(f"no study named {name!r}")
-        children: Sequence[sa.Table] = (epoch_metrics, trials, best)
+        children: Sequence[sa.Table] = (
+            epoch_metrics,
+            trials,
+            best,
+            baselines,
+            leaders,
+            confirmations,
+        )
         for table in children:  # explicit: SQLite enforces ON DELETE CASCADE only if asked to
             conn.execute(table.delete().where(table.c.search_id == search_id))
         conn.execute(searches.delete().where(searches.c.id == search_id))
