@@ -98,12 +98,7 @@ class Reaper:
             outcome = Outcome.of_finished_state(trial.state)
             config = trial.user_attrs.get("config")
             value = trial.value if outcome is Outcome.COMPLETE else None
-            search = store.search_by_id(self.engine, stale.search_id)
-            confirming = (
-                confirming_of(parse_spec(search.spec), trial.user_attrs)
-                if search is not None
-                else store.Confirming()
-            )
+            confirming = self._confirming(stale, trial.user_attrs)
             return int(
                 self._close(
                     stale,
@@ -116,7 +111,8 @@ class Reaper:
             )
         if stale.attempt >= self.max_attempts:
             reason = f"{WORKER_LOST} ({stale.attempt} attempts)"
-            if not self._close(stale, Outcome.FAILED, reason=reason):
+            confirming = self._confirming(stale, trial.user_attrs)
+            if not self._close(stale, Outcome.FAILED, reason=reason, confirming=confirming):
                 return 0
             oc.fail(self.storage, stale.optuna_trial_id, reason)
             return 1
@@ -135,6 +131,16 @@ class Reaper:
         )
         log.warning("reaped trial %s of %s: %s", trial.number, stale.search_name, WORKER_LOST)
         return 1
+
+    def _confirming(
+        self, stale: store.StaleLease, user_attrs: Mapping[str, Any]
+    ) -> store.Confirming:
+        """What the trial is to its search's confirmations, for a final count (a
+        confirmation's row is settled with it)."""
+        search = store.search_by_id(self.engine, stale.search_id)
+        if search is None:
+            return store.Confirming()
+        return confirming_of(parse_spec(search.spec), user_attrs)
 
     def _close(
         self,
