@@ -120,6 +120,13 @@ def lrsearch_spec(job: SearchJob, trials: int) -> dict[str, Any]:
             "seed": job.seed,
             "pruner": job.arm.pruner,
             "startup_trials": job.sizes.startup_trials,
+            # Stopped at the step budget, the search never opens its confirmation slots: the
+            # benchmark runs them itself (confirm.py); the spec says what a user would write.
+            **(
+                {"confirm": {"top_k": job.arm.confirm[0], "seeds": job.arm.confirm[1]}}
+                if job.arm.confirm
+                else {}
+            ),
         },
         "space": job.task.space,
         "baselines": job.arm.baselines,

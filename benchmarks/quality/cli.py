@@ -32,6 +32,7 @@ import optuna
 import torch
 
 from benchmarks.quality.arms import SearchJob, SearchRun, run_search
+from benchmarks.quality.confirm import Confirmation, leaders, summarize_designs, train_values
 from benchmarks.quality.plan import (
     ARMS,
     DEVICE_ENV,
@@ -220,6 +221,82 @@ def retrain_picks(
             p.true = found[p.run.task, p.key]
 
 
+def _confirm_job(item: tuple[BenchTask, dict[str, Any], list[int]]) -> list[float | None]:
+    bench, config, seeds = item
+    return train_values(bench, config, seeds)
+
+
+def confirm_picks(
+    picks: Sequence[Pick], tasks: dict[str, BenchTask], jobs: int
+) -> list[Confirmation]:
+    """The confirm arm's confirmations: its searches' top configs on fresh seeds; each such
+    search's pick becomes the config with the best mean (confirm.py)."""
+    found = []
+    for p in picks:
+        arm = ARMS[p.run.arm]
+        if arm.confirm is None:
+            continue
+        top_k, seeds = arm.confirm
+        found.append(
+            Confirmation(p.run, leaders(p.kept, tasks[p.run.task].direction, top_k), seeds)
+        )
+    items = [(c, t) for c in found for t in c.leaders]
+    log(f"confirming {len(items)} configs x their fresh seeds")
+    results = parallel_map(
+        _confirm_job,
+        [(tasks[c.run.task], t.config or {}, c.fresh_seeds(t)) for c, t in items],
+        jobs,
+        lambda item, r: f"{item[0].name} confirmed: {r}",
+    )
+    for (c, t), values in zip(items, results, strict=True):
+        c.values[t.number] = values
+    apply_confirmed(picks, found, tasks)
+    return found
+
+
+def apply_confirmed(
+    picks: Sequence[Pick], confirmations: Sequence[Confirmation], tasks: dict[str, BenchTask]
+) -> None:
+    """The confirm arm's picks: the winner of each search's confirmation."""
+    by_run = {(c.run.task, c.run.arm, c.run.seed): c for c in confirmations}
+    for p in picks:
+        c = by_run.get((p.run.task, p.run.arm, p.run.seed))
+        if c is not None:
+            p.trial = c.winner(tasks[p.run.task].direction == "maximize") or p.trial
+
+
+def truth_of_confirmed(
+    confirmations: Sequence[Confirmation], tasks: dict[str, BenchTask], sizes: Sizes, jobs: int
+) -> None:
+    """Each confirmed config on ``truth_seeds`` fresh seeds: its true mean (for the regrets
+    of both picks of a search and the intervals' coverage)."""
+    seeds = [RETRAIN_SEED_BASE + i for i in range(sizes.truth_seeds)]
+    items = [(c, t) for c in confirmations for t in c.leaders]
+    log(f"true means of {len(items)} confirmed configs x {len(seeds)} seeds")
+    results = parallel_map(
+        _retrain_job,
+        [(tasks[c.run.task], t.config or {}, seeds) for c, t in items],
+        jobs,
+        lambda item, r: f"{item[0].name} truth: {r.mean:.4f}",
+    )
+    for (c, t), result in zip(items, results, strict=True):
+        c.truth[t.number] = result.scores
+
+
+def summary_of(
+    picks: Sequence[Pick],
+    confirmations: Sequence[Confirmation],
+    tasks: dict[str, BenchTask],
+    arms: Sequence[str],
+) -> dict[str, Any]:
+    summary = summarize(picks, tasks, arms)
+    best = {name: summary["tasks"][name]["best_true"] for name in tasks}
+    summary["confirmation"] = (
+        summarize_designs(confirmations, tasks, best) if confirmations else None
+    )
+    return summary
+
+
 def _git(*args: str) -> str:
     done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True)
     return done.stdout.strip()
@@ -271,12 +348,18 @@ def render(path: Path, out: Path) -> int:
     arms = list(setup["arms"])
     runs = [SearchRun.from_dict(run) for run in payload["searches"]]
     picks = make_picks(runs, tasks)
+    by_run = {(r.task, r.arm, r.seed): r for r in runs}
+    confirmations = [
+        Confirmation.from_dict(c, by_run[c["task"], c["arm"], c["seed"]])
+        for c in payload.get("confirmations", [])
+    ]
+    apply_confirmed(picks, confirmations, tasks)
     scored = {(p["task"], p["arm"], p["seed"]): p for p in payload["summary"]["picks"]}
     for p in picks:
         old = scored[p.run.task, p.run.arm, p.run.seed]
         if old["true_scores"] is not None:
             p.true = Retrained(old["true_scores"], old["retrain_diverged"])
-    payload["summary"] = summarize(picks, tasks, arms)
+    payload["summary"] = summary_of(picks, confirmations, tasks, arms)
     write_results(payload, tasks, arms, out)
     return 0
 
@@ -307,7 +390,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     partial_path.write_text(json.dumps(partial) + "\n", "utf-8")
     searched = time.perf_counter()
     picks = make_picks(runs, tasks)
+    confirmations = confirm_picks(picks, tasks, args.jobs)
     retrain_picks(picks, tasks, sizes, args.jobs)
+    truth_of_confirmed(confirmations, tasks, sizes, args.jobs)
     done = time.perf_counter()
     sampler.stopped.set()
     sampler.join()
@@ -339,9 +424,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for name, bench in tasks.items()
             },
             "retrain_seeds_used": [RETRAIN_SEED_BASE + i for i in range(sizes.retrain_seeds)],
+            "truth_seeds_used": [RETRAIN_SEED_BASE + i for i in range(sizes.truth_seeds)],
         },
-        "summary": summarize(picks, tasks, arms),
+        "summary": summary_of(picks, confirmations, tasks, arms),
         "searches": [run.to_dict() for run in runs],
+        "confirmations": [c.to_dict() for c in confirmations],
     }
     write_results(payload, tasks, arms, args.out)
     partial_path.unlink(missing_ok=True)

@@ -101,6 +101,9 @@ class Arm:
     baselines: bool = True
     pruner: str = "median"
     sampler: str = "tpe"
+    # [search] confirm = (top_k, seeds): the best mean of the top configs over fresh seeds is
+    # the pick (benchmarks/quality/confirm.py); None: the best single trial.
+    confirm: tuple[int, int] | None = None
 
 
 ARMS: dict[str, Arm] = {
@@ -117,6 +120,13 @@ ARMS: dict[str, Arm] = {
             "lrsearch with pruner = schedule (compares trials with as much LR decay left)",
             pruner="schedule",
         ),
+        Arm(
+            "confirm",
+            "lrsearch",
+            "lrsearch defaults + confirm = {top_k = 3, seeds = 3}: the search's top 3 configs "
+            "re-run on 3 fresh seeds each, after the budget; the best mean is the pick",
+            confirm=(3, 3),
+        ),
         Arm("no-baselines", "lrsearch", "lrsearch with baselines = false", baselines=False),
         Arm("no-pruner", "lrsearch", "lrsearch with pruner = none", pruner="none"),
         Arm("random", "lrsearch", "lrsearch with sampler = random", sampler="random"),
@@ -129,6 +139,7 @@ ARMS: dict[str, Arm] = {
     )
 }
 DEFAULTS_ARM, PLAIN_ARM, NO_PRUNER_ARM = "defaults", "plain-optuna", "no-pruner"
+CONFIRM_ARM = "confirm"
 
 
 @dataclass(frozen=True)
@@ -140,6 +151,7 @@ class Sizes:
     seeds: int  # search seeds 0 .. seeds-1, per task and arm
     retrain_seeds: int  # fresh seeds the picked config is retrained on
     startup_trials: int  # lrsearch's startup_trials (TPE and the median pruner)
+    truth_seeds: int = 10  # fresh seeds for the true mean of each config the confirm arm re-ran
     task_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def task(self, name: str) -> BenchTask:
@@ -157,6 +169,7 @@ SMOKE = Sizes(
     seeds=1,
     retrain_seeds=1,
     startup_trials=1,
+    truth_seeds=2,
     task_overrides={
         "charlm": {"options": {"chars": 4_000}, "epochs": 2},
         "noisy-digits": {"options": {"train_size": 200}, "epochs": 3},
