@@ -224,6 +224,12 @@ def test_a_lost_confirmation_runs_again_with_the_same_config(
         assert again.state.name == "WAITING" and again.user_attrs["attempt"] == 2
         for key in ("confirms", "confirm_seed", "confirm_config"):
             assert again.user_attrs[key] == lost.user_attrs[key]
+        # Until every confirmation has ended, the best stays the best single trial.
+        with Backend.from_settings(Settings(storage_url=db_url)) as backend:
+            best = best_config(backend, "lost")
+        assert (best["trial_number"], best["confirmed"]) == (0, None)
+        assert best["confirmation"]["done"] is False
+        assert [c["queued"] for c in best["confirmation"]["configs"]] == [3]
         # The re-run (queued after the other repeats) settles the confirmation; the budget
         # stays exact.
         for value in (0.7, 0.75, 0.8):
@@ -293,3 +299,34 @@ def test_a_small_search_confirms_its_best(sqlite_url: str, make_spec: SpecFactor
 def statistics_std(values: list[float]) -> float:
     mean = sum(values) / len(values)
     return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def test_a_confirmation_lost_for_good_is_settled_as_failed(
+    sqlite_url: str, make_spec: SpecFactory
+) -> None:
+    spec = make_spec(
+        name="gone",
+        budget={"trials": 1, "epochs": 2},
+        search={"sampler": "random", "seed": 0, "pruner": "none", "confirm": {"top_k": 1}},
+    )
+    prepare_search(sqlite_url, parse_spec(spec))
+    ledger = TrialLedger(Settings(storage_url=sqlite_url, stale_after_s=30, max_attempts=1))
+    try:
+        _finish(ledger, sqlite_url, "gone", 0.9, lr=0.05)
+        run = _run(ledger, sqlite_url, "gone", "dead")
+        with ledger.engine.begin() as conn:  # its worker died, on its last attempt
+            conn.execute(
+                sa.text("UPDATE lr_trials SET heartbeat_at = :t WHERE id = :i"),
+                {"t": datetime.now(UTC) - timedelta(seconds=60), "i": run.lease.id},
+            )
+        assert ledger.reap() == 1
+        search = read_search(sqlite_url, "gone")
+        rows = store.confirmation_rows(ledger.engine, search.id)
+        assert [(r.seed_index, r.state, r.trial_number) for r in rows] == [
+            (0, "failed", run.number),
+            (1, "queued", None),
+            (2, "queued", None),
+        ]
+        assert search.n_failed == 1 and search.remaining == 2  # counted: no re-run
+    finally:
+        ledger.close()
