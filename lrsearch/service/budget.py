@@ -132,10 +132,11 @@ def _check_grid(search: store.Search, added: int) -> None:
     if spec.search.sampler != "grid" or not added:
         return
     points = math.prod(len(values) for values in grid_space(spec).values())
-    if search.trial_budget + added > points:
+    # Its own slots only: a confirmation re-runs a point on a fresh seed, it is not a point.
+    if search.search_trials + added > points:
         raise InvalidInputError(
             "trials",
             f"a grid search runs each of its {points} points once, and {search.name!r} has "
-            f"{search.trial_budget} trials already: it can take at most "
-            f"{max(points - search.trial_budget, 0)} more",
+            f"{search.search_trials} trials already: it can take at most "
+            f"{max(points - search.search_trials, 0)} more",
         )
