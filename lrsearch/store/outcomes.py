@@ -114,6 +114,39 @@ def record_trial_in(
     search = lock_search(conn, lease.search_id)
     if not close_lease(conn, lease.id, outcome, reason):
         return Recorded(False)
+    return settle_counted(
+        conn,
+        search,
+        outcome=outcome,
+        trial_number=trial_number,
+        value=value,
+        config=config,
+        reason=reason,
+        stop_after_failures=stop_after_failures,
+        baseline=baseline,
+        baselines=baselines,
+        confirming=confirming,
+    )
+
+
+def settle_counted(
+    conn: sa.Connection,
+    search: Search,
+    *,
+    outcome: Outcome,
+    trial_number: int,
+    value: float | None,
+    config: Mapping[str, Any] | None,
+    reason: str | None,
+    stop_after_failures: int = 0,
+    baseline: str | None = None,
+    baselines: int = 0,
+    confirming: Confirming = NOT_CONFIRMING,
+) -> Recorded:
+    """After a lease was closed with ``outcome`` (under the search's lock, ``search`` as
+    locked before): count it, maybe the best and a leader, settle a baseline's or a
+    confirmation's row, and open the baselines' and confirmations' slots when this was the
+    search's last own trial. Shared by recording a trial and the reaper counting one."""
     count(conn, search, outcome)
     counted_complete(conn, search, trial_number, outcome, value, config, confirming)
     failing = outcome is Outcome.FAILED and reason is not None and counts_toward_stop(reason)
@@ -126,7 +159,7 @@ def record_trial_in(
     own = baseline is None and confirming.searched
     opened = (
         open_baselines(conn, search, baselines)
-        if (own and baselines_due(search, outcome, baselines))
+        if own and baselines_due(search, outcome, baselines)
         else None
     )
     leaders: list[Leader] = []

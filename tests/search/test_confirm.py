@@ -330,3 +330,44 @@ def test_a_confirmation_lost_for_good_is_settled_as_failed(
         assert search.n_failed == 1 and search.remaining == 2  # counted: no re-run
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("told", [True, False])
+def test_the_reaper_counting_the_last_searched_trial_opens_what_follows(
+    db_url: str, make_spec: SpecFactory, told: bool
+) -> None:
+    """The worker of the search's last own trial died after telling Optuna (or on its last
+    attempt): the reaper counts it, and the baselines and confirmations open all the same."""
+    spec = make_spec(
+        name="late",
+        baselines=True,
+        budget={"trials": 2, "epochs": 2},
+        search={"sampler": "random", "seed": 0, "pruner": "none", "confirm": {"top_k": 1}},
+    )
+    prepare_search(db_url, parse_spec(spec))
+    ledger = TrialLedger(Settings(storage_url=db_url, stale_after_s=30, max_attempts=1))
+    try:
+        _finish(ledger, db_url, "late", 0.9, lr=0.05)
+        run = _run(ledger, db_url, "late", "dead")
+        config = _config(0.07, 100 + run.number)
+        ledger.set_attrs(run, {"config": config, "schedule": config["schedule"]})
+        if told:  # told Optuna, died before counting it
+            run.study.tell(run.trial, 0.95)
+        with ledger.engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE lr_trials SET heartbeat_at = :t WHERE id = :i"),
+                {"t": datetime.now(UTC) - timedelta(seconds=60), "i": run.lease.id},
+            )
+        assert ledger.reap() == 1
+        search = read_search(db_url, "late")
+        assert (search.baseline_trials, search.confirm_trials) == (7, 3)
+        assert (search.trial_budget, search.status) == (12, "running")
+        waiting = [t for t in _study(db_url, "late").trials if t.state.name == "WAITING"]
+        confirming = {t.user_attrs.get("confirms") for t in waiting} - {None}
+        assert len(waiting) == 10
+        # The reaped trial leads when it completed (0.95 > 0.9); failed, trial 0 does.
+        assert confirming == ({run.number} if told else {0})
+        rows = store.confirmation_rows(ledger.engine, search.id)
+        assert [r.confirmed_value for r in rows] == [0.95 if told else 0.9] * 3
+    finally:
+        ledger.close()

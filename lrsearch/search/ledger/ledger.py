@@ -30,13 +30,11 @@ from lrsearch.errors import LeaseLost, StoreError
 from lrsearch.schedules import ScheduleSpec
 from lrsearch.search.ledger import optuna_calls as oc
 from lrsearch.search.ledger.asking import ask
-from lrsearch.search.ledger.reaping import WORKER_LOST, Reaper, confirming_of
+from lrsearch.search.ledger.opening import after_search, queue_opened
+from lrsearch.search.ledger.reaping import WORKER_LOST, Reaper
 from lrsearch.search.pruning import Rung, ScheduleAwarePruner, rung_of
-from lrsearch.space import baseline_attrs, baseline_count, baseline_of, tuned_baseline_configs
-from lrsearch.space.baselines import BASELINE_ATTR
+from lrsearch.space import baseline_of
 from lrsearch.space.confirm import (
-    confirmation_attrs,
-    confirmation_configs,
     confirmation_of,
 )
 from lrsearch.spec import parse_spec
@@ -389,9 +387,7 @@ class TrialLedger:
         confirms, it opens the confirmations' slots as well and queues its leaders' configs
         on fresh seeds (space/confirm.py, store/confirmations.py)."""
         spec = parse_spec(run.search.spec)
-        name = run.user_attrs.get(BASELINE_ATTR) if run.baseline else None
-        due = 0 if run.outside_search else baseline_count(spec)
-        confirming = confirming_of(spec, run.user_attrs)
+        after = after_search(spec, run.user_attrs)
 
         def write(conn: sa.Connection) -> list[dict[str, Any]] | None:
             recorded = store.record_trial_in(
@@ -403,29 +399,15 @@ class TrialLedger:
                 config=config,
                 reason=reason,
                 stop_after_failures=stop_after_failures,
-                baseline=None if name is None else str(name),
-                baselines=due,
-                confirming=confirming,
+                baseline=after.baseline,
+                baselines=after.baselines,
+                confirming=after.confirming,
             )
             if not recorded.recorded:
                 return None
-            queued: list[dict[str, Any]] = []
-            if recorded.opened is not None:
-                configs = tuned_baseline_configs(spec, recorded.opened.config)
-                rows = [(n, c.to_dict()) for n, c in configs]
-                store.add_baselines(conn, run.search.id, rows, recorded.opened)
-                queued += [baseline_attrs(n, c) for n, c in configs]
-            if recorded.confirming:
-                by_number = {leader.trial_number: leader for leader in recorded.confirming}
-                leaders = [(n.trial_number, n.config) for n in recorded.confirming]
-                repeats = confirmation_configs(spec, leaders)
-                store.add_confirmations(
-                    conn, run.search.id, [(by_number[n], i, c.to_dict()) for n, i, c in repeats]
-                )
-                queued += [confirmation_attrs(n, i, c) for n, i, c in repeats]
-            return queued
+            return queue_opened(conn, spec, run.search.id, recorded)
 
-        if due == 0 and confirming.top_k == 0 and name is None:  # lrsearch's tables only
+        if not after.may_queue:  # nothing after the search: lrsearch's tables only
             with store.transaction(self.engine) as conn:
                 return write(conn) is not None
         return oc.record_and_queue(run.study, write)

@@ -3,11 +3,14 @@
 A lease whose heartbeat is older than ``stale_after_s`` (by the database's clock) is reaped;
 exactly one reaper wins each, by a conditional UPDATE:
 
-- the dead worker had told Optuna the result but not counted it: count it now;
+- the dead worker had told Optuna the result but not counted it: count it now, as the worker
+  would have (a baseline's or confirmation's row settled; the search's last own trial opens
+  its baselines and confirmations, queued in the same transaction: opening.py);
 - its trial was running: the lease is closed as LOST and its slot goes back, in one transaction
   that also leaves the re-queue pending on the lease row; then the same parameters are queued
   again (attempt + 1) and the Optuna trial is failed (``fail_reason = "worker lost"``). After
-  ``max_attempts`` the trial counts as failed instead, so a search always ends;
+  ``max_attempts`` the trial counts as failed instead (counted as above), so a search always
+  ends;
 - it had claimed a slot but not asked Optuna yet, or only reserved a queued trial: the slot
   goes back (the queued trial stays queued).
 
@@ -22,18 +25,17 @@ lease) are failed as well.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+import sqlalchemy as sa
+from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import Engine
 
 from lrsearch import store
 from lrsearch.search.ledger import optuna_calls as oc
-from lrsearch.space import baseline_of
-from lrsearch.space.confirm import confirm_count, confirmation_key
-from lrsearch.spec import SearchSpec, parse_spec
+from lrsearch.search.ledger.opening import after_search, queue_opened
+from lrsearch.spec import parse_spec
 from lrsearch.store import Outcome
 
 log = logging.getLogger("lrsearch.recovery")
@@ -98,21 +100,19 @@ class Reaper:
             outcome = Outcome.of_finished_state(trial.state)
             config = trial.user_attrs.get("config")
             value = trial.value if outcome is Outcome.COMPLETE else None
-            confirming = self._confirming(stale, trial.user_attrs)
             return int(
-                self._close(
+                self._count(
                     stale,
+                    trial,
                     outcome,
                     value=value,
                     config=dict(config) if isinstance(config, dict) else None,
                     reason="counted by the reaper",
-                    confirming=confirming,
                 )
             )
         if stale.attempt >= self.max_attempts:
             reason = f"{WORKER_LOST} ({stale.attempt} attempts)"
-            confirming = self._confirming(stale, trial.user_attrs)
-            if not self._close(stale, Outcome.FAILED, reason=reason, confirming=confirming):
+            if not self._count(stale, trial, Outcome.FAILED, reason=reason):
                 return 0
             oc.fail(self.storage, stale.optuna_trial_id, reason)
             return 1
@@ -132,15 +132,46 @@ class Reaper:
         log.warning("reaped trial %s of %s: %s", trial.number, stale.search_name, WORKER_LOST)
         return 1
 
-    def _confirming(
-        self, stale: store.StaleLease, user_attrs: Mapping[str, Any]
-    ) -> store.Confirming:
-        """What the trial is to its search's confirmations, for a final count (a
-        confirmation's row is settled with it)."""
+    def _count(
+        self,
+        stale: store.StaleLease,
+        trial: FrozenTrial,
+        outcome: Outcome,
+        *,
+        value: float | None = None,
+        config: dict[str, object] | None = None,
+        reason: str,
+    ) -> bool:
+        """Close the lease with a final ``outcome`` and count it as the worker would have: a
+        baseline's or confirmation's row is settled, and when it is the search's last own
+        trial, its baselines and confirmations open and are queued in the same transaction."""
         search = store.search_by_id(self.engine, stale.search_id)
-        if search is None:
-            return store.Confirming()
-        return confirming_of(parse_spec(search.spec), user_attrs)
+        if search is None:  # deleted meanwhile: nothing to count
+            return self._close(stale, outcome, value=value, config=config, reason=reason)
+        spec = parse_spec(search.spec)
+        after = after_search(spec, trial.user_attrs)
+
+        def write(conn: sa.Connection) -> list[dict[str, Any]] | None:
+            recorded = store.reap_lease_in(
+                conn,
+                stale,
+                self.stale_after_s,
+                outcome=outcome,
+                value=value,
+                config=config,
+                reason=reason,
+                baseline=after.baseline,
+                baselines=after.baselines,
+                confirming=after.confirming,
+            )
+            if not recorded.recorded:
+                return None
+            return queue_opened(conn, spec, stale.search_id, recorded)
+
+        if not after.may_queue:
+            with store.transaction(self.engine) as conn:
+                return write(conn) is not None
+        return oc.record_and_queue(self.study(stale.search_name), write)
 
     def _close(
         self,
@@ -150,7 +181,6 @@ class Reaper:
         value: float | None = None,
         config: dict[str, object] | None = None,
         reason: str = WORKER_LOST,
-        confirming: store.Confirming | None = None,
     ) -> bool:
         return store.reap_lease(
             self.engine,
@@ -160,7 +190,6 @@ class Reaper:
             value=value,
             config=config,
             reason=reason,
-            confirming=confirming or store.Confirming(),
         )
 
     def _fail_orphans(self) -> None:
@@ -189,17 +218,3 @@ class Reaper:
                     # re-run that its closed lease will never queue.
                     reasons = [link.failed_reason for link in mine if link.failed_reason]
                     oc.fail(self.storage, trial_id, reasons[0] if reasons else WORKER_LOST)
-
-
-def confirming_of(spec: SearchSpec, user_attrs: Mapping[str, Any]) -> store.Confirming:
-    """How the search confirms its top trials, and what the trial with these user attributes
-    is to that: a confirmation (its key), or one of the search's own trials."""
-    key = confirmation_key(user_attrs)
-    confirm = spec.search.confirm
-    on = confirm_count(spec) > 0
-    return store.Confirming(
-        top_k=confirm.top_k if on else 0,
-        seeds=confirm.seeds if on else 0,
-        key=key,
-        searched=key is None and baseline_of(dict(user_attrs)) is None,
-    )
