@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.quality.arms import SearchRun, TrialRecord
-from benchmarks.quality.plan import BenchTask
+from benchmarks.quality.plan import BenchTask, bench_device
 from lrsearch import store
 from lrsearch.errors import TrainingDiverged
 from lrsearch.schedules import ScheduleSpec
@@ -81,6 +81,7 @@ def train_values(
                 seed=seed,
                 metric=bench.metric,
                 direction=bench.direction,
+                device=bench_device(),
             )
             values.append(float(result.metrics[bench.metric]))
         except TrainingDiverged:
