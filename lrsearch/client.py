@@ -33,8 +33,37 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class Confirmed:
+    """The best config's result over fresh seeds (a study with ``[search] confirm``): mean,
+    sample standard deviation, n, a 95% Student-t interval for its true mean, and the
+    probability that it is truly the best of the confirmed configs."""
+
+    mean: float
+    std: float | None
+    n: int
+    interval: tuple[float, float] | None
+    p_best: float | None
+    values: tuple[float, ...]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Confirmed:
+        interval = data.get("interval")
+        return cls(
+            mean=data["mean"],
+            std=data.get("std"),
+            n=data["n"],
+            interval=(interval[0], interval[1]) if interval else None,
+            p_best=data.get("p_best"),
+            values=tuple(data.get("values", ())),
+        )
+
+
+@dataclass(frozen=True)
 class BestSchedule:
-    """The best trial of a study: its schedule, optimizer and result."""
+    """The best trial of a study: its schedule, optimizer and result; with ``[search]
+    confirm``, once the confirmations are done, the config with the best mean over fresh seeds
+    (``confirmed``; ``value`` and ``trial_number`` are then the trial it repeats), and every
+    confirmed config (``confirmation``, as ``GET .../best`` gives it)."""
 
     study: str
     schedule: ScheduleSpec
@@ -45,6 +74,8 @@ class BestSchedule:
     direction: str
     trial_number: int
     steps: int | None  # updates the best trial trained for
+    confirmed: Confirmed | None = None
+    confirmation: Mapping[str, Any] | None = None
 
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -94,6 +125,8 @@ class LRSearchClient:
             direction=data["direction"],
             trial_number=data["trial_number"],
             steps=data.get("steps"),
+            confirmed=Confirmed.from_json(data["confirmed"]) if data.get("confirmed") else None,
+            confirmation=data.get("confirmation"),
         )
 
     def best_schedule(self, study: str) -> ScheduleSpec:

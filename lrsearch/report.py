@@ -1,10 +1,12 @@
 """A study's report as one self-contained HTML page: what the search found, and what it won.
 
 The page holds the best schedule's curve, the top-k schedules overlaid, the validation curves
-of the finished trials, the best trial of each family, and the baselines (the classic
-schedules at the classic LR) beside the tuned best. Plots are inline SVG and the page loads
-nothing else, so it opens offline. ``lrsearch report`` writes it; ``GET
-/v1/studies/{name}/report`` serves it; lrsearch.service gathers what it shows.
+of the finished trials, the best trial of each family, the baselines (the classic
+schedules at the classic LR) beside the tuned best, and, for a search that confirms its top
+configs on fresh seeds, each one's mean, spread, 95% interval and chance of being the best.
+Plots are inline SVG and the page loads nothing else, so it opens offline. ``lrsearch
+report`` writes it; ``GET /v1/studies/{name}/report`` serves it; lrsearch.service gathers what
+it shows.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def render(data: ReportData, ranked: list[TrialRow], *, top_k: int, steps: int) 
         _curves_section(data, ranked),
         _family_section(data),
         _baseline_section(data),
+        _confirmation_section(data),
         f"<p class=foot>Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by lrsearch.</p>",
     ]
     return _PAGE.format(title=_e(f"lrsearch report: {s.name}"), body="\n".join(sections))
@@ -98,6 +101,9 @@ def _best_section(data: ReportData, ranked: list[TrialRow], steps: int) -> str:
     if not ranked:
         return "<h2>Best schedule</h2><p>No trial has completed yet.</p>"
     best = ranked[0]
+    winner = data.confirmed_winner
+    if winner is not None:
+        return _confirmed_best(data, winner, ranked[0], steps)
     fig = schedules_figure(
         [("best", best.schedule)], steps, title=f"Best schedule over {steps:,} steps"
     )
@@ -109,6 +115,34 @@ def _best_section(data: ReportData, ranked: list[TrialRow], steps: int) -> str:
         f"{_e(data.search.metric)} = {_f(best.value)}.</p>{to_svg(fig)}"
         f"<p>ScheduleSpec: <code>{spec}</code></p>"
     )
+
+
+def _confirmed_best(data: ReportData, winner: TrialRow, single: TrialRow, steps: int) -> str:
+    assert data.confirmation is not None
+    stats = data.confirmation["configs"][0]
+    fig = schedules_figure(
+        [("best", winner.schedule)], steps, title=f"Best schedule over {steps:,} steps"
+    )
+    note = (
+        f" It replaces the best single trial, {single.number} ({_f(single.value)}), whose "
+        "config did worse on fresh seeds."
+        if single.number != winner.number
+        else ""
+    )
+    return (
+        f"<h2>Best schedule (confirmed)</h2><p>The config of trial {winner.number}: "
+        f"{_e(describe(winner.schedule))}, optimizer {_e(winner.optimizer)}, "
+        f"{_e(data.search.metric)} = {_stats(stats)} over {stats['n']} fresh seeds (its own "
+        f"trial: {_f(winner.value)}).{note}</p>{to_svg(fig)}"
+        f"<p>ScheduleSpec: <code>{html.escape(winner.schedule.to_json())}</code></p>"
+    )
+
+
+def _stats(stats: dict[str, Any]) -> str:
+    text = _f(stats["mean"])
+    if stats.get("std") is not None:
+        text += f" ± {stats['std']:.2g}"
+    return text
 
 
 def _top_k_section(top: list[TrialRow], steps: int) -> str:
@@ -227,6 +261,38 @@ def _baseline_section(data: ReportData) -> str:
         f"<table><tr><th>baseline</th><th>peak LR</th><th>optimizer</th><th>state</th>"
         f"<th>{_e(data.search.metric)}</th><th>{_e(tuned_label)}</th><th>gain</th></tr>"
         f"{''.join(rows)}</table>"
+    )
+
+
+def _confirmation_section(data: ReportData) -> str:
+    confirmation = data.confirmation
+    if confirmation is None:
+        return ""
+    rows = []
+    for c in confirmation["configs"]:
+        interval = c["interval"]
+        shown = f"[{_f(interval[0])}, {_f(interval[1])}]" if interval else "—"
+        p = "—" if c["p_best"] is None else f"{c['p_best']:.2f}"
+        won = c["trial_number"] == confirmation["winner"]
+        rows.append(
+            f"<tr><td>{c['trial_number']}{' (best)' if won else ''}</td>"
+            f"<td>{_e(c['schedule']['family'])}</td><td>{_f(c['schedule']['lr'])}</td>"
+            f"<td>{_e(c['optimizer'])}</td><td>{_f(c['trial_value'])}</td><td>{c['n']}</td>"
+            f"<td>{_f(c['mean'])}</td><td>{_f(c['std'])}</td><td>{shown}</td><td>{p}</td>"
+            f"<td>{c['failed']}</td><td>{c['queued']}</td></tr>"
+        )
+    state = "" if confirmation["done"] else " Some are still to run: the best is not switched yet."
+    return (
+        f"<h2>Confirmation: the top {confirmation['top_k']} configs on fresh seeds</h2>"
+        f"<p>After the search, each config was re-run on {confirmation['seeds']} fresh seeds. "
+        "The best is the config with the best mean over those seeds alone: the trial's own "
+        "value was picked for being the best, so it is biased (the winner's curse). The "
+        "interval is a 95% Student-t interval for the config's true mean; P(best) is the "
+        "share of joint draws from each mean's Student-t posterior in which it is the best "
+        f"(a fixed seed).{state}</p>"
+        f"<table><tr><th>trial</th><th>family</th><th>peak LR</th><th>optimizer</th>"
+        f"<th>trial's own</th><th>n</th><th>mean</th><th>std</th><th>95% interval</th>"
+        f"<th>P(best)</th><th>failed</th><th>to run</th></tr>{''.join(rows)}</table>"
     )
 
 

@@ -26,7 +26,14 @@ from typing import Any
 
 import optuna
 
-from benchmarks.quality.plan import PLAIN_OPTIMIZER_PARAMS, WIDE_LR, Arm, BenchTask, Sizes
+from benchmarks.quality.plan import (
+    PLAIN_OPTIMIZER_PARAMS,
+    WIDE_LR,
+    Arm,
+    BenchTask,
+    Sizes,
+    bench_device,
+)
 from lrsearch.config import Settings
 from lrsearch.errors import LRSearchError, TrainingDiverged
 from lrsearch.schedules import ScheduleSpec
@@ -116,6 +123,13 @@ def lrsearch_spec(job: SearchJob, trials: int) -> dict[str, Any]:
         "seed": job.seed,
         "pruner": job.arm.pruner,
         "startup_trials": job.sizes.startup_trials,
+        # Stopped at the step budget, the search never opens its confirmation slots: the
+        # benchmark runs them itself (confirm.py); the spec says what a user would write.
+        **(
+            {"confirm": {"top_k": job.arm.confirm[0], "seeds": job.arm.confirm[1]}}
+            if job.arm.confirm
+            else {}
+        ),
     }
     space = dict(job.task.space)
     if job.arm.lr_range:
@@ -145,7 +159,7 @@ def lrsearch_search(
         watcher = BudgetWatcher(backend, spec.name, per_epoch, job.task.epochs, budget)
         watcher.start()
         try:
-            run_worker(url, spec.name, threads=1)
+            run_worker(url, spec.name, threads=1, device=bench_device())
         finally:
             watcher.done.set()
             watcher.join()
@@ -263,6 +277,7 @@ def plain_optuna_search(task_def: BenchTask, seed: int, budget: int, cap: int) -
             metric=task_def.metric,
             direction=task_def.direction,
             reporter=report,  # type: ignore[arg-type]
+            device=bench_device(),
         )
         return result.metrics[task_def.metric]
 

@@ -32,7 +32,17 @@ import optuna
 import torch
 
 from benchmarks.quality.arms import SearchJob, SearchRun, run_search
-from benchmarks.quality.plan import ARMS, FULL, RETRAIN_SEED_BASE, SMOKE, TASKS, BenchTask, Sizes
+from benchmarks.quality.confirm import Confirmation, leaders, summarize_designs, train_values
+from benchmarks.quality.plan import (
+    ARMS,
+    DEVICE_ENV,
+    FULL,
+    RETRAIN_SEED_BASE,
+    SMOKE,
+    TASKS,
+    BenchTask,
+    Sizes,
+)
 from benchmarks.quality.report import markdown
 from benchmarks.quality.scoring import Retrained, retrain
 from benchmarks.quality.summary import Pick, make_picks, summarize
@@ -79,6 +89,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, help="search seeds per task and arm: 0 .. N-1")
     parser.add_argument("--trials", type=int, help="the step budget, in full-length trials")
     parser.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="train on the CPU (one thread per process, the default) or on the GPU (shared)",
+    )
     parser.add_argument("--out", type=Path, help=f"folder for the results (default {RESULTS_DIR})")
     parser.add_argument(
         "--render",
@@ -205,12 +221,88 @@ def retrain_picks(
             p.true = found[p.run.task, p.key]
 
 
+def _confirm_job(item: tuple[BenchTask, dict[str, Any], list[int]]) -> list[float | None]:
+    bench, config, seeds = item
+    return train_values(bench, config, seeds)
+
+
+def confirm_picks(
+    picks: Sequence[Pick], tasks: dict[str, BenchTask], jobs: int
+) -> list[Confirmation]:
+    """The confirm arm's confirmations: its searches' top configs on fresh seeds; each such
+    search's pick becomes the config with the best mean (confirm.py)."""
+    found = []
+    for p in picks:
+        arm = ARMS[p.run.arm]
+        if arm.confirm is None:
+            continue
+        top_k, seeds = arm.confirm
+        found.append(
+            Confirmation(p.run, leaders(p.kept, tasks[p.run.task].direction, top_k), seeds)
+        )
+    items = [(c, t) for c in found for t in c.leaders]
+    log(f"confirming {len(items)} configs x their fresh seeds")
+    results = parallel_map(
+        _confirm_job,
+        [(tasks[c.run.task], t.config or {}, c.fresh_seeds(t)) for c, t in items],
+        jobs,
+        lambda item, r: f"{item[0].name} confirmed: {r}",
+    )
+    for (c, t), values in zip(items, results, strict=True):
+        c.values[t.number] = values
+    apply_confirmed(picks, found, tasks)
+    return found
+
+
+def apply_confirmed(
+    picks: Sequence[Pick], confirmations: Sequence[Confirmation], tasks: dict[str, BenchTask]
+) -> None:
+    """The confirm arm's picks: the winner of each search's confirmation."""
+    by_run = {(c.run.task, c.run.arm, c.run.seed): c for c in confirmations}
+    for p in picks:
+        c = by_run.get((p.run.task, p.run.arm, p.run.seed))
+        if c is not None:
+            p.trial = c.winner(tasks[p.run.task].direction == "maximize") or p.trial
+
+
+def truth_of_confirmed(
+    confirmations: Sequence[Confirmation], tasks: dict[str, BenchTask], sizes: Sizes, jobs: int
+) -> None:
+    """Each confirmed config on ``truth_seeds`` fresh seeds: its true mean (for the regrets
+    of both picks of a search and the intervals' coverage)."""
+    seeds = [RETRAIN_SEED_BASE + i for i in range(sizes.truth_seeds)]
+    items = [(c, t) for c in confirmations for t in c.leaders]
+    log(f"true means of {len(items)} confirmed configs x {len(seeds)} seeds")
+    results = parallel_map(
+        _retrain_job,
+        [(tasks[c.run.task], t.config or {}, seeds) for c, t in items],
+        jobs,
+        lambda item, r: f"{item[0].name} truth: {r.mean:.4f}",
+    )
+    for (c, t), result in zip(items, results, strict=True):
+        c.truth[t.number] = result.scores
+
+
+def summary_of(
+    picks: Sequence[Pick],
+    confirmations: Sequence[Confirmation],
+    tasks: dict[str, BenchTask],
+    arms: Sequence[str],
+) -> dict[str, Any]:
+    summary = summarize(picks, tasks, arms)
+    best = {name: summary["tasks"][name]["best_true"] for name in tasks}
+    summary["confirmation"] = (
+        summarize_designs(confirmations, tasks, best) if confirmations else None
+    )
+    return summary
+
+
 def _git(*args: str) -> str:
     done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True)
     return done.stdout.strip()
 
 
-def machine_info(mode: str, jobs: int) -> dict[str, Any]:
+def machine_info(mode: str, jobs: int, device: str = "cpu") -> dict[str, Any]:
     commit = _git("rev-parse", "--short", "HEAD") or "unknown"
     if _git("status", "--porcelain", "--untracked-files=no"):
         commit += "+changes"
@@ -221,6 +313,8 @@ def machine_info(mode: str, jobs: int) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "jobs": jobs,
+        "device": device,
+        "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
         "torch_version": torch.__version__,
         "torch_threads_per_process": 1,
         "optuna_version": optuna.__version__,
@@ -254,12 +348,18 @@ def render(path: Path, out: Path) -> int:
     arms = list(setup["arms"])
     runs = [SearchRun.from_dict(run) for run in payload["searches"]]
     picks = make_picks(runs, tasks)
+    by_run = {(r.task, r.arm, r.seed): r for r in runs}
+    confirmations = [
+        Confirmation.from_dict(c, by_run[c["task"], c["arm"], c["seed"]])
+        for c in payload.get("confirmations", [])
+    ]
+    apply_confirmed(picks, confirmations, tasks)
     scored = {(p["task"], p["arm"], p["seed"]): p for p in payload["summary"]["picks"]}
     for p in picks:
         old = scored[p.run.task, p.run.arm, p.run.seed]
         if old["true_scores"] is not None:
             p.true = Retrained(old["true_scores"], old["retrain_diverged"])
-    payload["summary"] = summarize(picks, tasks, arms)
+    payload["summary"] = summary_of(picks, confirmations, tasks, arms)
     write_results(payload, tasks, arms, out)
     return 0
 
@@ -272,15 +372,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     tasks = {name: sizes.task(name) for name in args.tasks}
     arms: list[str] = args.arms
     mode = "smoke" if args.smoke else "full"
-    meta = machine_info(mode, args.jobs)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("quality: --device: cuda is not available on this machine", file=sys.stderr)
+        return 2
+    os.environ[DEVICE_ENV] = args.device  # the processes it starts train there too
+    meta = machine_info(mode, args.jobs, args.device)
     sampler = LoadSampler()
     sampler.start()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="lrsearch-quality-") as tmp:
         runs = run_searches(list(tasks.values()), arms, sizes, args.jobs, Path(tmp))
+    # The raw searches first: a run cut short in its retraining keeps them (--render needs
+    # the whole file, but the searches alone hold the trial counts and the early figures).
+    args.out.mkdir(parents=True, exist_ok=True)
+    partial = {"meta": meta, "searches": [run.to_dict() for run in runs]}
+    partial_path = args.out / "quality.partial.json"  # removed once quality.json is written
+    partial_path.write_text(json.dumps(partial) + "\n", "utf-8")
     searched = time.perf_counter()
     picks = make_picks(runs, tasks)
+    confirmations = confirm_picks(picks, tasks, args.jobs)
     retrain_picks(picks, tasks, sizes, args.jobs)
+    truth_of_confirmed(confirmations, tasks, sizes, args.jobs)
     done = time.perf_counter()
     sampler.stopped.set()
     sampler.join()
@@ -312,10 +424,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for name, bench in tasks.items()
             },
             "retrain_seeds_used": [RETRAIN_SEED_BASE + i for i in range(sizes.retrain_seeds)],
+            "truth_seeds_used": [RETRAIN_SEED_BASE + i for i in range(sizes.truth_seeds)],
         },
-        "summary": summarize(picks, tasks, arms),
+        "summary": summary_of(picks, confirmations, tasks, arms),
         "searches": [run.to_dict() for run in runs],
+        "confirmations": [c.to_dict() for c in confirmations],
     }
     write_results(payload, tasks, arms, args.out)
+    partial_path.unlink(missing_ok=True)
     log(f"done in {meta['wall_s']} s")
     return 0

@@ -8,6 +8,7 @@ budget (that is pruning's whole point); see README "Search quality" for how the 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -100,6 +101,9 @@ class Arm:
     baselines: bool = True
     pruner: str = "median"
     sampler: str = "tpe"
+    # [search] confirm = (top_k, seeds): the best mean of the top configs over fresh seeds is
+    # the pick (benchmarks/quality/confirm.py); None: the best single trial.
+    confirm: tuple[int, int] | None = None
     lr_range: bool = False  # lr_range = "auto" over the default space.lr (WIDE_LR)
 
 
@@ -116,6 +120,13 @@ ARMS: dict[str, Arm] = {
             "lrsearch",
             "lrsearch with pruner = schedule (compares trials with as much LR decay left)",
             pruner="schedule",
+        ),
+        Arm(
+            "confirm",
+            "lrsearch",
+            "lrsearch defaults + confirm = {top_k = 3, seeds = 3}: the search's top 3 configs "
+            "re-run on 3 fresh seeds each, after the budget; the best mean is the pick",
+            confirm=(3, 3),
         ),
         Arm("no-baselines", "lrsearch", "lrsearch with baselines = false", baselines=False),
         Arm("no-pruner", "lrsearch", "lrsearch with pruner = none", pruner="none"),
@@ -136,6 +147,7 @@ ARMS: dict[str, Arm] = {
     )
 }
 DEFAULTS_ARM, PLAIN_ARM, NO_PRUNER_ARM = "defaults", "plain-optuna", "no-pruner"
+CONFIRM_ARM = "confirm"
 LR_RANGE_ARM = "lr-range"
 # The lr-range arm starts from lrsearch's default LR range, not the task's hand-picked one: the
 # range test is what is supposed to narrow it (by at least 2 decades, the issue's target).
@@ -151,6 +163,7 @@ class Sizes:
     seeds: int  # search seeds 0 .. seeds-1, per task and arm
     retrain_seeds: int  # fresh seeds the picked config is retrained on
     startup_trials: int  # lrsearch's startup_trials (TPE and the median pruner)
+    truth_seeds: int = 10  # fresh seeds for the true mean of each config the confirm arm re-ran
     lr_range_steps: int = 200  # updates of one LR sweep (the lr-range arm)
     task_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -179,6 +192,7 @@ SMOKE = Sizes(
     seeds=1,
     retrain_seeds=1,
     startup_trials=1,
+    truth_seeds=2,
     lr_range_steps=20,
     task_overrides={
         "charlm": {"options": {"chars": 4_000}, "epochs": 2},
@@ -189,3 +203,12 @@ SMOKE = Sizes(
 
 # Seeds of the retraining runs: never a search's trial seed (those are seed * 100_003 + n).
 RETRAIN_SEED_BASE = 900_000_001
+
+# Where every search and retraining trains: "cpu" (one torch thread per process) or "cuda".
+# The CLI's --device sets it for the processes it starts (they inherit the environment).
+DEVICE_ENV = "LRSEARCH_QUALITY_DEVICE"
+
+
+def bench_device() -> str:
+    """The device the benchmark trains on (``--device``; cpu by default)."""
+    return os.environ.get(DEVICE_ENV, "cpu")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.quality.arms import SearchRun, TrialRecord
-from benchmarks.quality.plan import BenchTask
+from benchmarks.quality.plan import BenchTask, bench_device
 from lrsearch.errors import TrainingDiverged
 from lrsearch.schedules import ScheduleSpec
 from lrsearch.search.pruning import SLACK, decay_left
@@ -82,6 +82,7 @@ def retrain(bench: BenchTask, config: dict[str, Any], seeds: Sequence[int]) -> R
                 seed=seed,
                 metric=bench.metric,
                 direction=bench.direction,
+                device=bench_device(),
             )
             scores.append(result.metrics[bench.metric])
         except TrainingDiverged:

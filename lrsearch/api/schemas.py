@@ -175,6 +175,11 @@ class TrialPublic(_Out):
     baseline: str | None = Field(
         None, description="the classic schedule this trial ran, if a baseline (not sampled)"
     )
+    confirms: int | None = Field(
+        None,
+        description="the trial whose config this one re-runs on a fresh seed, if a "
+        "confirmation (not sampled)",
+    )
     attempt: int
     worker: str | None
     fail_reason: str | None
@@ -240,6 +245,55 @@ class BaselinePublic(_Out):
     )
 
 
+class ConfirmedConfigPublic(_Out):
+    """One of the search's top configs, re-run on fresh seeds after the search."""
+
+    trial_number: int = Field(description="the searched trial whose config was re-run")
+    trial_value: float = Field(description="that trial's own value (selected, so biased)")
+    schedule: dict[str, Any]
+    optimizer: str
+    optimizer_params: dict[str, Any]
+    values: list[float] = Field(description="the complete confirmations' values")
+    n: int = Field(description="complete confirmations")
+    mean: float | None = Field(description="mean over the fresh seeds (the trial's own excluded)")
+    std: float | None = Field(description="sample standard deviation (n - 1), n >= 2")
+    interval: list[float] | None = Field(
+        description="95% Student-t interval for the config's true mean, n >= 2"
+    )
+    p_best: float | None = Field(
+        description="probability that it is truly the best of the confirmed configs "
+        "(Monte Carlo over Student-t posteriors of each mean, fixed seed), n >= 2"
+    )
+    failed: int = Field(description="confirmations that ended without a value")
+    queued: int = Field(description="confirmations still to run or running")
+
+
+class ConfirmationPublic(_Out):
+    """``[search] confirm``: the top configs on fresh seeds, best mean first."""
+
+    done: bool = Field(description="every confirmation has ended: the best is the best mean")
+    top_k: int
+    seeds: int
+    winner: int | None = Field(description="the trial whose config has the best mean, once done")
+    configs: list[ConfirmedConfigPublic]
+
+
+class ConfirmedPublic(_Out):
+    """The best's statistics over its fresh seeds."""
+
+    n: int
+    mean: float
+    std: float | None
+    interval: list[float] | None = Field(description="95% Student-t interval of the mean")
+    p_best: float | None = Field(description="probability that it is truly the best of the k")
+    values: list[float]
+
+
+class SingleBestPublic(_Out):
+    trial_number: int
+    value: float
+
+
 class BestPublic(_Out):
     study: str
     metric: str
@@ -256,6 +310,18 @@ class BestPublic(_Out):
     )
     baselines: list[BaselinePublic] = Field(
         default_factory=list, description="the classic schedules run after the search"
+    )
+    confirmed: ConfirmedPublic | None = Field(
+        None,
+        description="the best config's mean, std, n, 95% interval and probability of being "
+        "the best over its fresh seeds, once the confirmations are done (value and "
+        "trial_number are then the trial it repeats)",
+    )
+    single_best: SingleBestPublic | None = Field(
+        None, description="the best single trial (the best before any confirmation)"
+    )
+    confirmation: ConfirmationPublic | None = Field(
+        None, description="every confirmed config ([search] confirm), best mean first"
     )
     updated_at: UtcTime
     lr: list[float] | None = Field(None, description="the curve for ?steps=N updates")

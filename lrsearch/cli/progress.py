@@ -52,6 +52,8 @@ def trial_line(trial: FinishedTrial, metric: str) -> str:
         what += " (baseline)" if trial.baseline == trial.family else f" (baseline {trial.baseline})"
     elif trial.optimizer:
         what += f" ({trial.optimizer})"
+    if trial.confirms is not None:
+        what += f", confirming trial {trial.confirms}"
     words.append(what)
     if trial.state == "FAIL" and trial.reason:
         words.append(f"- {trial.reason}")

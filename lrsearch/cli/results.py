@@ -47,6 +47,8 @@ def print_results(settings: Settings, name: str, folder: Path, *, named_storage:
     ranged = service.range_line(best["lr_range"])
     if ranged is not None:
         console.print(ranged)
+    if best.get("confirmed"):  # the best mean over fresh seeds, with its uncertainty
+        console.print(service.best_summary_line(best), markup=False)
     if importlib.util.find_spec("matplotlib") is None:
         console.print("plots: skipped, they need the plots extra: pip install 'lrsearch[plots]'")
         return True
@@ -77,7 +79,7 @@ def _found_how(found: service.Search, baseline: str | None, steps: int | None) -
     """Whether a baseline won, and the length the schedules were searched at."""
     lines = []
     if baseline is not None:
-        searched = found.finished - found.baseline_trials
+        searched = found.finished - found.baseline_trials - found.confirm_trials
         lines.append(
             f"[yellow]the best is a baseline[/yellow] ({baseline}, the classic schedule at the "
             f"tuned best's LR): none of the {searched} searched trials beat it"

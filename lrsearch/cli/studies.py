@@ -35,7 +35,9 @@ def best(
 ) -> None:
     """Print the best config of a search: JSON, or self-contained PyTorch code
     (--format pytorch). A line on stderr says whether it is a baseline and on how many steps
-    it was searched, and another the LR range test's range (its curves are in lr_range)."""
+    it was searched; for a search that confirms its top configs (``[search] confirm``), the
+    best config's mean ± std over its fresh seeds, its 95% interval and how likely it is the
+    best of the k; another line the LR range test's range (its curves are in lr_range)."""
     from lrsearch import service
 
     if fmt not in ("json", "pytorch"):

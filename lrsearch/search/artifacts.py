@@ -20,6 +20,7 @@ from lrsearch.schedules import ScheduleSpec, curve
 from lrsearch.search.ledger import RunningTrial, TrialLedger
 from lrsearch.service import notes
 from lrsearch.space import baseline_of
+from lrsearch.space.confirm import CONFIRMS_ATTR, confirmation_of
 from lrsearch.spec import SearchSpec
 from lrsearch.train.loop import RunLength, plan
 from lrsearch.train.task import TensorTask
@@ -56,11 +57,16 @@ class TrialPlots:
             config = run.user_attrs.get("config") or {}
             base = baseline_of(run.user_attrs)
             name = str(run.user_attrs.get("baseline"))
+            first = notes.baseline_note(name, base) if base is not None else None
+            confirmed = confirmation_of(run.user_attrs)
+            if confirmed is not None:
+                confirms = int(run.user_attrs[CONFIRMS_ATTR])
+                first = notes.confirmation_note(confirms, confirmed)
             note = notes.trial_note(
                 schedule,
                 str(config.get("optimizer", "?")),
                 config.get("optimizer_params") or {},
-                baseline=notes.baseline_note(name, base) if base is not None else None,
+                baseline=first,
                 outcome=_outcome_words(result, run.search.metric),
                 steps=steps,
             )

@@ -19,6 +19,7 @@ from lrsearch.search.runners import CommandRunner, LedgerBackend, Runner
 from lrsearch.search.sweep import run_sweep, shown_device
 from lrsearch.service import notes
 from lrsearch.space import TrialConfig, baseline_of, suggest
+from lrsearch.space.confirm import CONFIRMS_ATTR, confirmation_of
 from lrsearch.spec import SearchSpec
 from lrsearch.trial import Trial, TrialBudget
 
@@ -34,13 +35,19 @@ class TrialOutcome:
 
 
 def configure(ledger: TrialLedger, run: RunningTrial, spec: SearchSpec) -> TrialConfig:
-    """The trial's config (a baseline's, or suggested), kept in its user attributes."""
+    """The trial's config (a baseline's, a confirmation's, or suggested), kept in its user
+    attributes."""
     trial = run.trial
     baseline = baseline_of(trial.user_attrs)
+    confirmation = confirmation_of(trial.user_attrs)
     if baseline is not None:
         note = notes.baseline_note(str(trial.user_attrs.get("baseline")), baseline)
         ledger.call(lambda: notes.save(trial, note), "save the baseline's note")
         config = baseline
+    elif confirmation is not None:
+        note = notes.confirmation_note(int(trial.user_attrs[CONFIRMS_ATTR]), confirmation)
+        ledger.call(lambda: notes.save(trial, note), "save the confirmation's note")
+        config = confirmation
     else:
         ranges = ledger.lr_ranges(run.search) if spec.search.lr_range == "auto" else None
         config = ledger.call(lambda: suggest(trial, spec, ranges), "suggest")

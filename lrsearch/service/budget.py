@@ -23,11 +23,19 @@ from lrsearch.service.backend import Backend
 from lrsearch.service.names import known_name
 from lrsearch.space import grid_space
 from lrsearch.space.baselines import BASELINE_ATTR, BASELINE_CONFIG_ATTR
+from lrsearch.space.confirm import CONFIRM_CONFIG_ATTR, CONFIRM_SEED_ATTR, CONFIRMS_ATTR
 from lrsearch.spec import parse_spec
 
 MAX_EXTENSION = 1_000_000  # as a spec's budget.trials
 RETRY_OF = "retry_of"  # user attribute of a re-run: the number of the trial it repeats
-CARRIED_ATTRS = (BASELINE_ATTR, BASELINE_CONFIG_ATTR)  # a re-run of a baseline is a baseline
+# A re-run of a baseline is a baseline; a re-run of a confirmation is the same confirmation.
+CARRIED_ATTRS = (
+    BASELINE_ATTR,
+    BASELINE_CONFIG_ATTR,
+    CONFIRMS_ATTR,
+    CONFIRM_SEED_ATTR,
+    CONFIRM_CONFIG_ATTR,
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,8 @@ def retry_failed(backend: Backend, name: str) -> Retried:
     """Queue the exact parameters of every failed trial of study ``name`` that was not retried
     yet, and add as many trials to its budget; agents re-run them before new samples.
 
-    A failed baseline is queued as the same baseline. A failed trial without parameters (it
+    A failed baseline is queued as the same baseline, a failed confirmation as the same
+    confirmation. A failed trial without parameters (it
     failed before it had any) gets a slot too, where a fresh sample runs. Retrying twice
     queues each failed trial once: a re-run carries ``retry_of`` = the number it repeats.
     """
@@ -123,10 +132,11 @@ def _check_grid(search: store.Search, added: int) -> None:
     if spec.search.sampler != "grid" or not added:
         return
     points = math.prod(len(values) for values in grid_space(spec).values())
-    if search.trial_budget + added > points:
+    # Its own slots only: a confirmation re-runs a point on a fresh seed, it is not a point.
+    if search.search_trials + added > points:
         raise InvalidInputError(
             "trials",
             f"a grid search runs each of its {points} points once, and {search.name!r} has "
-            f"{search.trial_budget} trials already: it can take at most "
-            f"{max(points - search.trial_budget, 0)} more",
+            f"{search.search_trials} trials already: it can take at most "
+            f"{max(points - search.search_trials, 0)} more",
         )

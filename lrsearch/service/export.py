@@ -16,6 +16,7 @@ from lrsearch import store
 from lrsearch.schedules import ScheduleSpec, curve
 from lrsearch.schedules.codegen import pytorch_snippet
 from lrsearch.service.backend import Backend
+from lrsearch.service.confirmed import confirmation_summary
 from lrsearch.service.lr_range import lr_range_view
 from lrsearch.service.names import known_name
 from lrsearch.space import baseline_configs
@@ -41,6 +42,12 @@ def best_config(backend: Backend, name: str, *, steps: int | None = None) -> dic
     run after the search at the tuned best's optimizer, peak LR, warmup and seed, with that
     tuned best; ``steps`` is the number of updates the best trial trained (the length the
     schedule was searched on).
+
+    ``confirmation`` (None for a search that does not confirm, or not yet) gives each
+    confirmed config's mean, std, n, 95% interval and probability of being the best
+    (service/confirmed.py). Once every confirmation has ended, the best is the config with
+    the best mean: ``trial_number`` is the trial it repeats (``value`` that trial's own,
+    ``confirmed`` its statistics), and ``single_best`` the best single trial it replaces.
     """
     best = store.best_summary(backend.reader, known_name(name))
     search = store.get_search(backend.reader, name)
@@ -49,10 +56,40 @@ def best_config(backend: Backend, name: str, *, steps: int | None = None) -> dic
     best["baseline"] = ran[0] if ran else baseline_name(search.spec, best)
     best["baselines"] = [baseline_comparison(r, best["direction"]) for r in rows]
     best["lr_range"] = lr_range_view(backend, name)  # the range test's ranges and curves
+    confirmation = confirmation_summary(
+        store.confirmation_rows(backend.reader, search.id), best["direction"]
+    )
+    best["confirmation"] = confirmation
+    best["confirmed"] = None
+    best["single_best"] = {"trial_number": best["trial_number"], "value": best["value"]}
+    if confirmation is not None and confirmation["winner"] is not None:
+        _take_confirmed(best, confirmation["configs"][0], backend, search)
     if steps is not None:
         spec = ScheduleSpec.from_dict(best["schedule"], complete=True)
         best["lr"] = curve(spec, steps).tolist()
     return best
+
+
+def _take_confirmed(
+    best: dict[str, Any], winner: dict[str, Any], backend: Backend, search: store.Search
+) -> None:
+    """The confirmed winner becomes the best: its config (with the seed of the trial it
+    repeats, from the leaders), and its statistics under ``confirmed``."""
+    seeds = {
+        r.trial_number: r.config.get("seed") for r in store.leader_rows(backend.reader, search)
+    }
+    best.update(
+        trial_number=winner["trial_number"],
+        value=winner["trial_value"],
+        schedule=winner["schedule"],
+        optimizer=winner["optimizer"],
+        optimizer_params=winner["optimizer_params"],
+        baseline=None,  # confirmations repeat searched configs only
+    )
+    best["seed"] = seeds.get(winner["trial_number"], best["seed"])
+    best["confirmed"] = {
+        key: winner[key] for key in ("n", "mean", "std", "interval", "p_best", "values")
+    }
 
 
 def baseline_comparison(row: store.BaselineRow, direction: str) -> dict[str, Any]:
@@ -98,6 +135,9 @@ def best_summary_line(best: dict[str, Any]) -> str:
     "best of 's': val_loss = 0.25 (trial 3), the 'cosine' baseline: no searched schedule beat \
 it; searched on 1,200 optimizer updates (the schedule renders for any length)"
     """
+    confirmed = best.get("confirmed")
+    if confirmed:
+        return _confirmed_line(best, confirmed)
     line = f"best of {best['study']!r}: {best['metric']} = {best['value']:.6g} "
     line += f"(trial {best['trial_number']})"
     if best.get("baseline"):
@@ -105,6 +145,31 @@ it; searched on 1,200 optimizer updates (the schedule renders for any length)"
     if best.get("steps"):
         line += f"; searched on {best['steps']:,} optimizer updates"
         line += " (the schedule renders for any length)"
+    return line
+
+
+def _confirmed_line(best: dict[str, Any], confirmed: dict[str, Any]) -> str:
+    """The summary line of a confirmed best: mean ± std over n fresh seeds, its interval, how
+    likely it is the best, and which trial it repeats.
+
+    >>> _confirmed_line({"study": "s", "metric": "acc", "trial_number": 3, "value": 0.95,
+    ...     "confirmation": {"top_k": 3}}, {"mean": 0.93, "std": 0.01, "n": 3,
+    ...     "interval": [0.905, 0.955], "p_best": 0.71})
+    "best of 's': acc = 0.93 ± 0.01 (mean ± std over 3 fresh seeds; 95% interval [0.905, \
+0.955]; best of the 3 confirmed with probability 0.71), the config of trial 3 (0.95 on its own \
+seed)"
+    """
+    line = f"best of {best['study']!r}: {best['metric']} = {confirmed['mean']:.6g}"
+    if confirmed.get("std") is not None:
+        line += f" ± {confirmed['std']:.2g}"
+    line += f" (mean ± std over {confirmed['n']} fresh seeds"
+    if confirmed.get("interval"):
+        low, high = confirmed["interval"]
+        line += f"; 95% interval [{low:.6g}, {high:.6g}]"
+    if confirmed.get("p_best") is not None:
+        k = (best.get("confirmation") or {}).get("top_k", "k")
+        line += f"; best of the {k} confirmed with probability {confirmed['p_best']:.2f}"
+    line += f"), the config of trial {best['trial_number']} ({best['value']:.6g} on its own seed)"
     return line
 
 

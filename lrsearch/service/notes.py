@@ -55,6 +55,15 @@ def study_note(
             f"{_optimizer(first)}. They have no parameters (they are outside the searched "
             "space) and carry the user attribute `baseline`.",
         ]
+    confirm = spec.search.confirm
+    if confirm.top_k:
+        lines += [
+            "",
+            f"Confirmations: after the search, its {confirm.top_k} best configs run again on "
+            f"{confirm.seeds} fresh seeds each (user attributes `confirms`, the trial repeated, "
+            "and `confirm_config`; no parameters). The best is the config with the best mean "
+            "over its fresh seeds: `lrsearch best` and the report give it with its spread.",
+        ]
     return "\n".join(lines)
 
 
@@ -111,6 +120,15 @@ def baseline_note(name: str, config: TrialConfig) -> str:
         f"**Baseline: {name}** at LR {config.schedule.lr:g} with {_optimizer(config)}, the "
         "family's usual parameters, no warmup. Not sampled: it is the reference the search "
         "has to beat."
+    )
+
+
+def confirmation_note(confirms: int, config: TrialConfig) -> str:
+    return (
+        f"**Confirmation of trial {confirms}**: its config (**{config.schedule.family}** at "
+        f"LR {config.schedule.lr:g} with {_optimizer(config)}) on the fresh seed "
+        f"{config.seed}. Not sampled: the best is the config with the best mean over such "
+        "seeds."
     )
 
 

@@ -29,6 +29,7 @@ class FinishedTrial:
     baseline: str | None
     reason: str | None
     traceback: str | None
+    confirms: int | None = None  # the trial whose config this confirmation re-runs
 
 
 class TrialFeed:
@@ -86,4 +87,5 @@ def _finished(trial: FrozenTrial, lease_reason: str | None) -> FinishedTrial:
         baseline=attrs.get("baseline"),
         reason=attrs.get("fail_reason") or lease_reason,
         traceback=attrs.get("fail_traceback"),
+        confirms=attrs.get("confirms"),
     )

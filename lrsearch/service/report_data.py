@@ -19,6 +19,7 @@ from lrsearch import store
 from lrsearch.errors import NotFoundError
 from lrsearch.schedules import ScheduleSpec
 from lrsearch.service.backend import Backend
+from lrsearch.service.confirmed import confirmation_summary
 from lrsearch.service.lr_range import lr_range_view
 from lrsearch.service.names import known_name
 
@@ -34,12 +35,15 @@ class TrialRow:
     optimizer: str
     baseline: str | None
     curve: dict[int, float]
+    confirms: int | None = None  # the trial whose config this confirmation re-runs
 
 
 @dataclass(frozen=True)
 class ReportData:
     search: store.Search
     trials: list[TrialRow]  # trials that have a schedule (all that lrsearch ran)
+    # ``best``'s confirmation (service/confirmed.py), None for a search that does not confirm
+    confirmation: dict[str, Any] | None = None
     lr_range: dict[str, Any] | None = None  # the LR range test (service/lr_range.py)
 
     @property
@@ -53,7 +57,20 @@ class ReportData:
 
     @property
     def searched(self) -> list[TrialRow]:
-        return [r for r in self.trials if r.baseline is None]
+        return [r for r in self.trials if r.baseline is None and r.confirms is None]
+
+    @property
+    def single_trials(self) -> list[TrialRow]:
+        """Searched trials and baselines: what the best single trial is chosen from (a
+        confirmation's seed was not searched)."""
+        return [r for r in self.trials if r.confirms is None]
+
+    @property
+    def confirmed_winner(self) -> TrialRow | None:
+        """The trial whose config has the best mean over its fresh seeds, once every
+        confirmation has ended."""
+        winner = (self.confirmation or {}).get("winner")
+        return next((r for r in self.trials if r.number == winner), None)
 
     @property
     def baselines(self) -> list[TrialRow]:
@@ -74,7 +91,10 @@ def collect(engine: Engine, storage: BaseStorage, name: str) -> ReportData:
     except KeyError:
         raise NotFoundError(f"study {name!r} has no Optuna study") from None
     rows = [_row(t) for t in storage.get_all_trials(study_id, deepcopy=False)]
-    return ReportData(search, [r for r in rows if r is not None])
+    confirmation = confirmation_summary(
+        store.confirmation_rows(engine, search.id), search.direction
+    )
+    return ReportData(search, [r for r in rows if r is not None], confirmation)
 
 
 def _row(trial: FrozenTrial) -> TrialRow | None:
@@ -91,6 +111,7 @@ def _row(trial: FrozenTrial) -> TrialRow | None:
         optimizer=str(config.get("optimizer", "?")),
         baseline=trial.user_attrs.get("baseline"),
         curve={int(k): v for k, v in trial.intermediate_values.items() if math.isfinite(v)},
+        confirms=trial.user_attrs.get("confirms"),
     )
 
 
@@ -116,7 +137,7 @@ def report_page(
     data = collect(backend.reader, backend.optuna_storage(), known_name(name))
     data = replace(data, lr_range=lr_range_view(backend, name))
     steps = steps or best_steps(backend.reader, name) or DEFAULT_STEPS
-    return render(data, data.ranked(data.trials), top_k=top_k, steps=steps)
+    return render(data, data.ranked(data.single_trials), top_k=top_k, steps=steps)
 
 
 def best_steps(engine: Engine, name: str) -> int | None:

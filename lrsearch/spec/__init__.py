@@ -21,6 +21,7 @@ from lrsearch.spec.catalog import (
 from lrsearch.spec.search_spec import (
     NAME_PATTERN,
     Budget,
+    Confirm,
     Direction,
     SearchOptions,
     SearchSpec,
@@ -35,6 +36,7 @@ __all__ = [
     "NAME_PATTERN",
     "USER_TASK_PREFIX",
     "Budget",
+    "Confirm",
     "Direction",
     "SearchOptions",
     "SearchSpec",

@@ -80,6 +80,26 @@ class Budget(_Strict):
         return self.epochs if self.epochs is not None else min(self.evals, self.steps or 1)
 
 
+class Confirm(_Strict):
+    """``[search] confirm``: after the search, re-run its ``top_k`` best configs on ``seeds``
+    fresh seeds each; the best is then the config with the best mean (``top_k = 0``: off).
+
+    ``confirm = true`` is ``{top_k = 3, seeds = 3}``; ``confirm = false`` turns it off."""
+
+    top_k: StrictInt = Field(3, ge=0, le=20, description="configs re-run (0: no confirmation)")
+    seeds: StrictInt = Field(
+        3, ge=2, le=50, description="fresh seeds per config (2 at least: a spread needs two)"
+    )
+
+    @property
+    def trials(self) -> int:
+        """The slots the confirmations take (added to the budget after the search)."""
+        return self.top_k * self.seeds
+
+
+CONFIRM_OFF = Confirm(top_k=0)
+
+
 class SearchOptions(_Strict):
     sampler: Literal["tpe", "random", "grid", "qmc"] = "tpe"
     seed: StrictInt = Field(0, ge=0, le=2**31 - 1)
@@ -99,6 +119,24 @@ class SearchOptions(_Strict):
     lr_range_steps: StrictInt = Field(
         200, ge=20, le=100_000, description="optimizer updates of one sweep (at most)"
     )
+    confirm: Confirm = Field(
+        CONFIRM_OFF,
+        description="re-run the top_k configs on fresh seeds after the search; the best is "
+        "the best mean (true: top_k = 3, seeds = 3; false or top_k = 0: off)",
+    )
+
+    @field_validator("confirm", mode="before")
+    @classmethod
+    def _confirm_switch(cls, confirm: Any) -> Any:
+        if confirm is True:
+            return Confirm()
+        if confirm is False:
+            return CONFIRM_OFF
+        if not isinstance(confirm, Mapping | Confirm):
+            raise ValueError(
+                f"must be true, false or a table {{top_k = 3, seeds = 3}} (got {_short(confirm)})"
+            )
+        return confirm
 
 
 class Space(_Strict):

@@ -13,6 +13,13 @@ from lrsearch.store.baselines import (
     add_baselines,
     baseline_rows,
 )
+from lrsearch.store.confirmations import (
+    ConfirmationRow,
+    Leader,
+    add_confirmations,
+    confirmation_rows,
+    leader_rows,
+)
 from lrsearch.store.engine import make_engine, make_optuna_storage
 from lrsearch.store.leases import (
     Lease,
@@ -36,6 +43,7 @@ from lrsearch.store.lr_ranges import (
 from lrsearch.store.migrate import ensure_current, require_current, upgrade
 from lrsearch.store.outcome import Outcome
 from lrsearch.store.outcomes import (
+    Confirming,
     Recorded,
     epochs_of,
     get_best,
@@ -54,6 +62,7 @@ from lrsearch.store.recovery import (
     mark_requeued,
     pending_requeues,
     reap_lease,
+    reap_lease_in,
     requeue_done,
     stale_leases,
     taken_over,
@@ -96,8 +105,11 @@ __all__ = [
     "Agent",
     "BaselineRow",
     "Best",
+    "ConfirmationRow",
+    "Confirming",
     "FailedTrial",
     "FailureGroup",
+    "Leader",
     "Lease",
     "LeaseLink",
     "Outcome",
@@ -115,10 +127,12 @@ __all__ = [
     "active_leases",
     "active_search_names",
     "add_baselines",
+    "add_confirmations",
     "baseline_rows",
     "best_summary",
     "claim_requeue",
     "claim_trial",
+    "confirmation_rows",
     "count_alive",
     "create_search",
     "delete_search",
@@ -133,6 +147,7 @@ __all__ = [
     "get_search",
     "heartbeat",
     "insert_epochs",
+    "leader_rows",
     "lease_links",
     "list_agents",
     "list_searches",
@@ -144,6 +159,7 @@ __all__ = [
     "pending_requeues",
     "range_test",
     "reap_lease",
+    "reap_lease_in",
     "record_epochs",
     "record_sweep",
     "record_trial",

@@ -38,6 +38,9 @@ searches = sa.Table(
     # Slots added for the classic baselines once the search's own trials were all finished:
     # the search's budget is all search, and the baselines run after it (space/baselines.py).
     sa.Column("baseline_trials", sa.Integer, nullable=False, server_default="0"),
+    # Slots added for the confirmations (the top configs on fresh seeds), opened with the
+    # baselines' (space/confirm.py); 0 until then.
+    sa.Column("confirm_trials", sa.Integer, nullable=False, server_default="0"),
     sa.CheckConstraint("trials_claimed >= 0", name="ck_lr_searches_claimed"),
     # Ids are never reused (SQLite would hand a deleted last row's id to the next search):
     # agents cache a search's context by its id.
@@ -112,6 +115,43 @@ baselines = sa.Table(
     sa.Column("config_json", sa.Text, nullable=False),
     sa.Column("tuned_trial", sa.Integer, nullable=True),
     sa.Column("tuned_value", sa.Float, nullable=True),
+    sa.Column("trial_number", sa.Integer, nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+)
+
+# The search's best complete trials of its own (not baselines, not confirmations), kept while
+# it runs when it confirms its top ones: at most ``top_k`` rows, as lr_best keeps the best, so
+# opening the confirmations reads them without reading any trial.
+leaders = sa.Table(
+    "lr_leaders",
+    metadata,
+    sa.Column(
+        "search_id",
+        sa.Integer,
+        sa.ForeignKey("lr_searches.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("trial_number", sa.Integer, primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("config_json", sa.Text, nullable=False),
+)
+
+# One row per confirmation trial: the trial it confirms (and its value), which repeat, the
+# config on its fresh seed, and how it ended (state "queued" until then).
+confirmations = sa.Table(
+    "lr_confirmations",
+    metadata,
+    sa.Column(
+        "search_id",
+        sa.Integer,
+        sa.ForeignKey("lr_searches.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("confirms", sa.Integer, primary_key=True),
+    sa.Column("seed_index", sa.Integer, primary_key=True),
+    sa.Column("config_json", sa.Text, nullable=False),
+    sa.Column("confirmed_value", sa.Float, nullable=False),
     sa.Column("trial_number", sa.Integer, nullable=True),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("value", sa.Float, nullable=True),

@@ -13,12 +13,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from lrsearch.store.baselines import TunedBest, baselines_due, open_baselines, settle_baseline
+from lrsearch.store.confirmations import (
+    Leader,
+    confirmations_due,
+    keep_leader,
+    open_confirmations,
+    settle_confirmation,
+)
 from lrsearch.store.counters import close_lease, count, update_best
 from lrsearch.store.failures import counts_toward_stop, stop_if_failing
 from lrsearch.store.leases import Lease
 from lrsearch.store.models import best, epoch_metrics, searches
 from lrsearch.store.outcome import Outcome
-from lrsearch.store.rows import Best, lock_search, transaction, utc
+from lrsearch.store.rows import Best, Search, lock_search, transaction, utc
 
 EpochRow = tuple[int, Mapping[str, float], float]
 
@@ -56,12 +63,29 @@ def record_trial(
 
 
 @dataclass(frozen=True)
+class Confirming:
+    """How a search confirms its top trials (``top_k = 0``: it does not); what a trial being
+    recorded is to it (``key``: the confirmation (trial confirmed, repeat) it is, None for a
+    searched trial or a baseline; ``searched``: one of the search's own trials)."""
+
+    top_k: int = 0
+    seeds: int = 0
+    key: tuple[int, int] | None = None
+    searched: bool = True
+
+
+NOT_CONFIRMING = Confirming()
+
+
+@dataclass(frozen=True)
 class Recorded:
-    """What recording a trial did: counted it (False: the lease was reaped), and whether it
-    opened the search's baselines (then the tuned best they are built from)."""
+    """What recording a trial did: counted it (False: the lease was reaped), whether it
+    opened the search's baselines (then the tuned best they are built from), and the leaders
+    whose confirmations it opened (empty: none)."""
 
     recorded: bool
     opened: TunedBest | None = None
+    confirming: tuple[Leader, ...] = ()
 
 
 def record_trial_in(
@@ -76,25 +100,91 @@ def record_trial_in(
     stop_after_failures: int = 0,
     baseline: str | None = None,
     baselines: int = 0,
+    confirming: Confirming = NOT_CONFIRMING,
 ) -> Recorded:
     """:func:`record_trial` in the caller's transaction. ``baseline``: the trial is that
     baseline (its ``lr_baselines`` row is settled); ``baselines``: how many baselines the
-    search runs after its own trials; counting its last own trial opens their slots (unless
-    the failure it records stopped the search)."""
+    search runs after its own trials; ``confirming``: how it confirms its top trials, and
+    what this trial is to that (a confirmation's row is settled; a searched trial may enter
+    the leaders). Counting its last own trial opens the baselines' and the confirmations'
+    slots (unless the failure it records stopped the search).
+
+    A confirmation never becomes ``lr_best``: its seed was not searched, and the confirmed
+    best is read from its own rows (service/confirmed.py)."""
     search = lock_search(conn, lease.search_id)
     if not close_lease(conn, lease.id, outcome, reason):
         return Recorded(False)
+    return settle_counted(
+        conn,
+        search,
+        outcome=outcome,
+        trial_number=trial_number,
+        value=value,
+        config=config,
+        reason=reason,
+        stop_after_failures=stop_after_failures,
+        baseline=baseline,
+        baselines=baselines,
+        confirming=confirming,
+    )
+
+
+def settle_counted(
+    conn: sa.Connection,
+    search: Search,
+    *,
+    outcome: Outcome,
+    trial_number: int,
+    value: float | None,
+    config: Mapping[str, Any] | None,
+    reason: str | None,
+    stop_after_failures: int = 0,
+    baseline: str | None = None,
+    baselines: int = 0,
+    confirming: Confirming = NOT_CONFIRMING,
+) -> Recorded:
+    """After a lease was closed with ``outcome`` (under the search's lock, ``search`` as
+    locked before): count it, maybe the best and a leader, settle a baseline's or a
+    confirmation's row, and open the baselines' and confirmations' slots when this was the
+    search's last own trial. Shared by recording a trial and the reaper counting one."""
     count(conn, search, outcome)
-    if outcome is Outcome.COMPLETE and value is not None and config is not None:
-        update_best(conn, search, trial_number, value, config)
+    counted_complete(conn, search, trial_number, outcome, value, config, confirming)
     failing = outcome is Outcome.FAILED and reason is not None and counts_toward_stop(reason)
     if failing and stop_if_failing(conn, search, reason or "", stop_after_failures):
-        return Recorded(True)  # stopped: no baselines
+        return Recorded(True)  # stopped: no baselines, no confirmations
     if baseline is not None and outcome.final:
         settle_baseline(conn, search.id, baseline, trial_number, outcome, value)
-    if baseline is None and baselines_due(search, outcome, baselines):
-        return Recorded(True, open_baselines(conn, search, baselines))
-    return Recorded(True)
+    if confirming.key is not None and outcome.final:
+        settle_confirmation(conn, search.id, confirming.key, trial_number, outcome, value)
+    own = baseline is None and confirming.searched
+    opened = (
+        open_baselines(conn, search, baselines)
+        if own and baselines_due(search, outcome, baselines)
+        else None
+    )
+    leaders: list[Leader] = []
+    if own and confirmations_due(search, outcome, confirming.top_k * confirming.seeds):
+        leaders = open_confirmations(conn, search, confirming.top_k, confirming.seeds)
+    return Recorded(True, opened, tuple(leaders))
+
+
+def counted_complete(
+    conn: sa.Connection,
+    search: Search,
+    trial_number: int,
+    outcome: Outcome,
+    value: float | None,
+    config: Mapping[str, Any] | None,
+    confirming: Confirming,
+) -> None:
+    """A complete trial may become the best (not a confirmation), and one of the search's own
+    may enter its leaders. Shared by recording a trial and the reaper counting one."""
+    if outcome is not Outcome.COMPLETE or value is None or config is None:
+        return
+    if confirming.key is None:
+        update_best(conn, search, trial_number, value, config)
+    if confirming.searched:
+        keep_leader(conn, search, trial_number, value, config, confirming.top_k)
 
 
 def record_epochs(

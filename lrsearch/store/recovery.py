@@ -15,9 +15,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from lrsearch.store.counters import close_lease, count, update_best
+from lrsearch.store.counters import close_lease
 from lrsearch.store.models import LEASE_ACTIVE, searches, trials
 from lrsearch.store.outcome import Outcome
+from lrsearch.store.outcomes import NOT_CONFIRMING, Confirming, Recorded, settle_counted
 from lrsearch.store.rows import db_now, lock_search, older_than, transaction
 
 
@@ -84,18 +85,50 @@ def reap_lease(
     """Close a stale lease: count its trial (a final ``outcome``), or give its slot back (LOST).
 
     The heartbeat is checked again under the lock, so a worker that was only slow and has
-    just beaten keeps its lease. Returns whether this call reaped it.
+    just beaten keeps its lease. Returns whether this call reaped it. A final outcome that
+    may open a search's baselines or confirmations goes through :func:`reap_lease_in`, whose
+    caller queues their trials in the same transaction.
     """
-    outcome = Outcome(outcome)
     with transaction(engine) as conn:
-        search = lock_search(conn, stale.search_id)
-        still_stale = older_than(conn, trials.c.heartbeat_at, older_than_s)
-        if not close_lease(conn, stale.id, outcome, reason, extra_where=still_stale):
-            return False
-        count(conn, search, outcome)
-        if outcome is Outcome.COMPLETE and value is not None and config is not None:
-            update_best(conn, search, stale.trial_number or 0, value, config)
-    return True
+        return reap_lease_in(
+            conn, stale, older_than_s, outcome=outcome, value=value, config=config, reason=reason
+        ).recorded
+
+
+def reap_lease_in(
+    conn: sa.Connection,
+    stale: StaleLease,
+    older_than_s: float,
+    *,
+    outcome: Outcome,
+    value: float | None = None,
+    config: Mapping[str, Any] | None = None,
+    reason: str = "worker lost",
+    baseline: str | None = None,
+    baselines: int = 0,
+    confirming: Confirming = NOT_CONFIRMING,
+) -> Recorded:
+    """:func:`reap_lease` in the caller's transaction; ``baseline``, ``baselines`` and
+    ``confirming`` as in ``record_trial_in``: a baseline's or a confirmation's row is settled,
+    and counting the search's last own trial opens the baselines' and confirmations' slots
+    (the caller queues their trials, as the ledger does)."""
+    outcome = Outcome(outcome)
+    search = lock_search(conn, stale.search_id)
+    still_stale = older_than(conn, trials.c.heartbeat_at, older_than_s)
+    if not close_lease(conn, stale.id, outcome, reason, extra_where=still_stale):
+        return Recorded(False)
+    return settle_counted(
+        conn,
+        search,
+        outcome=outcome,
+        trial_number=stale.trial_number or 0,
+        value=value,
+        config=config,
+        reason=reason,
+        baseline=baseline,
+        baselines=baselines,
+        confirming=confirming,
+    )
 
 
 def pending_requeues(engine: Engine, older_than_s: float) -> list[PendingRequeue]:

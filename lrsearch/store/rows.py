@@ -41,11 +41,13 @@ class Search:
     updated_at: datetime
     error: str | None
     baseline_trials: int = 0  # slots added for the baselines after the search's own trials
+    confirm_trials: int = 0  # slots added for the confirmations, with the baselines'
 
     @property
     def search_trials(self) -> int:
-        """The slots of the search itself (the budget without the baselines' slots)."""
-        return self.trial_budget - self.baseline_trials
+        """The slots of the search itself (the budget without the baselines' and the
+        confirmations' slots)."""
+        return self.trial_budget - self.baseline_trials - self.confirm_trials
 
     @property
     def finished(self) -> int:

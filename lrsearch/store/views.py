@@ -19,8 +19,11 @@ from sqlalchemy.engine import Engine
 from lrsearch.errors import NotFoundError
 from lrsearch.store.models import (
     LEASE_ACTIVE,
+    baselines,
     best,
+    confirmations,
     epoch_metrics,
+    leaders,
     range_tests,
     searches,
     sweeps,
@@ -292,7 +295,16 @@ def delete_search(engine: Engine, name: str) -> None:
         ).scalar_one_or_none()
         if search_id is None:
             raise NotFoundError(f"no study named {name!r}")
-        children: Sequence[sa.Table] = (epoch_metrics, trials, best, sweeps, range_tests)
+        children: Sequence[sa.Table] = (
+            epoch_metrics,
+            trials,
+            best,
+            baselines,
+            leaders,
+            confirmations,
+            sweeps,
+            range_tests,
+        )
         for table in children:  # explicit: SQLite enforces ON DELETE CASCADE only if asked to
             conn.execute(table.delete().where(table.c.search_id == search_id))
         conn.execute(searches.delete().where(searches.c.id == search_id))

@@ -18,6 +18,7 @@ TASKS = {"charlm", "noisy-digits", "sort-transformer"}
 ARMS = {
     "defaults",
     "schedule-pruner",
+    "confirm",
     "no-baselines",
     "no-pruner",
     "random",
@@ -53,6 +54,8 @@ def test_writes_both_files_with_the_machine(smoke: tuple[Path, dict[str, Any]]) 
     assert meta["cpu_count"] >= 1 and meta["wall_s"] > 0
     assert meta["torch_version"] and meta["optuna_version"] and meta["git_commit"]
     assert math.isfinite(meta["load_average"]["mean"])
+    assert meta["device"] == "cpu" and meta["gpu"] is None
+    assert not (out / "quality.partial.json").exists()  # only a run cut short keeps it
 
 
 @pytest.mark.slow
@@ -99,6 +102,66 @@ def test_every_arm_stays_within_the_same_step_budget(smoke: tuple[Path, dict[str
         assert search["budget_steps"] == budgets[search["task"]]
         # the search ran at least up to its budget (or its trial cap)
         assert sum(t["steps"] for t in search["trials"]) > 0
+
+
+def test_a_gpu_run_without_a_gpu_is_refused_in_one_line() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: --device cuda is valid here")
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.quality", "--smoke", "--device", "cuda"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == "quality: --device: cuda is not available on this machine"
+
+
+@pytest.mark.slow
+def test_the_confirm_arm_scores_its_confirmation(smoke: tuple[Path, dict[str, Any]]) -> None:
+    out, data = smoke
+    assert "## Confirmation: the top configs on fresh seeds" in (out / "quality.md").read_text()
+    runs = {(c["task"], c["seed"]): c for c in data["confirmations"]}
+    assert set(runs) == {(t, 0) for t in TASKS}
+    designs = data["summary"]["confirmation"]
+    assert set(designs) == {"3x3", "3x2", "2x3", "2x2", "1x3"}
+    for design in designs.values():
+        assert design["all"]["searches"] == 3
+        assert 0.0 <= design["all"]["coverage"] <= 1.0
+        for row in design["searches"]:
+            c = runs[row["task"], row["seed"]]
+            assert len(row["configs"]) == min(design["top_k"], len(c["leaders"]))
+            assert row["single_trial"] == c["leaders"][0]  # the best single trial
+            assert row["regret_single"] >= 0.0 and row["regret_confirmed"] >= 0.0
+            # the confirmations' updates over the budget: k x seeds full-length trials
+            budget = data["summary"]["tasks"][row["task"]]["budget_steps"]
+            search = next(
+                s for s in data["searches"] if (s["task"], s["arm"]) == (row["task"], "confirm")
+            )
+            full = max(t["steps"] for t in search["trials"])
+            seeds = design["seeds"]
+            assert row["extra_compute"] == pytest.approx(
+                full * seeds * len(row["configs"]) / budget
+            )
+            for config in row["configs"]:
+                values = [v for v in c["values"][str(config["trial_number"])][:seeds] if v]
+                assert config["n"] == len(values)
+                if config["interval"] is not None:
+                    low, high = config["interval"]
+                    assert low <= config["mean"] <= high
+    # The confirm arm's pick is the winner of its 3x3 confirmation.
+    for row in designs["3x3"]["searches"]:
+        pick = next(
+            p
+            for p in data["summary"]["picks"]
+            if (p["task"], p["arm"], p["seed"]) == (row["task"], "confirm", row["seed"])
+        )
+        assert pick["picked_trial"] == row["confirmed_trial"]
 
 
 @pytest.mark.slow

@@ -31,15 +31,28 @@ FAST_RECOVERY = {"LRSEARCH_HEARTBEAT_S": "0.5", "LRSEARCH_STALE_AFTER_S": "3"}
 
 
 def small_spec(
-    name: str, *, trials: int, epochs: int, pruner: str = "none", seed: int = 7
+    name: str,
+    *,
+    trials: int,
+    epochs: int,
+    pruner: str = "none",
+    seed: int = 7,
+    confirm: Mapping[str, int] | bool = False,
 ) -> dict[str, Any]:
-    """A tiny digits-mlp search (hidden 16) whose trials never diverge; baselines after."""
+    """A tiny digits-mlp search (hidden 16) whose trials never diverge; baselines after (and
+    confirmations, with ``confirm``)."""
     return {
         "name": name,
         "task": "digits-mlp",
         "task_options": {"hidden": 16},
         "budget": {"trials": trials, "epochs": epochs},
-        "search": {"sampler": "random", "seed": seed, "pruner": pruner, "startup_trials": 3},
+        "search": {
+            "sampler": "random",
+            "seed": seed,
+            "pruner": pruner,
+            "startup_trials": 3,
+            "confirm": confirm if isinstance(confirm, bool) else dict(confirm),
+        },
         "space": {
             "families": ["constant", "cosine", "linear"],
             "lr": [0.01, 0.2],

@@ -12,7 +12,8 @@ lrsearch/search/ledger/reaping.py for the terms):
 - **Abandoned attempts run again once.** A FAIL trial whose ``fail_reason`` is exactly
   ``worker lost`` or ``interrupted`` gave its slot back; its parameters were queued again
   exactly once: one trial with ``retry_of`` == its number and the same parameters (a
-  baseline, which has none, the same ``baseline`` and ``baseline_config``). A lost re-run is
+  baseline, which has none, the same ``baseline`` and ``baseline_config``; a confirmation the
+  same ``confirms``, ``confirm_seed`` and ``confirm_config``). A lost re-run is
   abandoned in turn (checked the same way) or, at ``max_attempts``, failed for good (``worker
   lost (N attempts)``, final). Two kinds of abandoned attempt are never configured and so
   have nothing to queue (``enqueue_again``): a trial whose worker died between asking and
@@ -27,7 +28,11 @@ lrsearch/search/ledger/reaping.py for the terms):
   chosen for its optimizer: none sampled before the range was known.
 - **Per-epoch rows.** Every COMPLETE trial has exactly one ``lr_epoch_metrics`` row per
   epoch of the budget (0 .. epochs-1).
-- **Best.** ``lr_best`` holds the value of Optuna's best COMPLETE trial.
+- **Best.** ``lr_best`` holds the value of Optuna's best COMPLETE trial that is not a
+  confirmation.
+- **Confirmations.** A finished search that opened confirmations holds one
+  ``lr_confirmations`` row per confirmation slot, none still queued, each settled with the
+  state and value of a trial that confirms the same trial with the same repeat.
 - **Agents.** Every agent that was not SIGKILLed exited 0 without a traceback.
 
 A search marked ``failed`` (it could not be loaded) must carry its reason in ``error`` and
@@ -152,6 +157,7 @@ def _check_search(
         problems += _check_epochs(engine, search, frozen)
         problems += _check_best(engine, search, frozen)
         problems += _check_range_test(engine, search, frozen)
+        problems += _check_confirmations(engine, search, frozen)
 
     reruns = sum(1 for t in frozen if "retry_of" in t.user_attrs)
     report = SearchReport(
@@ -224,9 +230,7 @@ def _check_reruns(
             problems.append(f"trial {trial.number} failed for good before {max_attempts} attempts")
     for lost in abandoned:
         reruns = by_origin.pop(lost.number, [])
-        configured = (
-            bool(_params(lost)) or _baseline(lost) is not None or SWEEP_ATTR in lost.user_attrs
-        )
+        configured = bool(_params(lost)) or _fixed(lost) is not None
         if not configured:
             if reruns:
                 problems.append(f"unconfigured trial {lost.number} was queued again")
@@ -254,15 +258,30 @@ def _baseline(trial: FrozenTrial) -> tuple[Any, Any] | None:
     return trial.user_attrs.get("baseline"), trial.user_attrs["baseline_config"]
 
 
+def _confirmation(trial: FrozenTrial) -> tuple[Any, Any, Any] | None:
+    """(trial confirmed, repeat, config) of a confirmation, else None."""
+    if "confirm_config" not in trial.user_attrs:
+        return None
+    attrs = trial.user_attrs
+    return attrs.get("confirms"), attrs.get("confirm_seed"), attrs["confirm_config"]
+
+
+def _fixed(trial: FrozenTrial) -> tuple[str, Any] | None:
+    """What a trial outside the space runs with (a baseline's, a confirmation's or an LR
+    range test's sweep's), else None."""
+    baseline, confirmation = _baseline(trial), _confirmation(trial)
+    if baseline is not None:
+        return "baseline", baseline
+    if SWEEP_ATTR in trial.user_attrs:
+        return "sweep", trial.user_attrs[SWEEP_ATTR]
+    return ("confirmation", confirmation) if confirmation is not None else None
+
+
 def _same_config(lost: FrozenTrial, rerun: FrozenTrial) -> list[str]:
     where = f"re-run {rerun.number} of {lost.number}"
-    if SWEEP_ATTR in lost.user_attrs:
-        if rerun.user_attrs.get(SWEEP_ATTR) != lost.user_attrs[SWEEP_ATTR]:
-            return [f"{where}: sweep {rerun.user_attrs.get(SWEEP_ATTR)} != the lost sweep's"]
-        return []
-    if _baseline(lost) is not None:
-        if _baseline(rerun) != _baseline(lost):
-            return [f"{where}: baseline {_baseline(rerun)} != {_baseline(lost)}"]
+    if _fixed(lost) is not None:
+        if _fixed(rerun) != _fixed(lost):
+            return [f"{where}: {_fixed(rerun)} != {_fixed(lost)}"]
         return []
     lost_params, rerun_params = _params(lost), _params(rerun)
     if "config" in lost.user_attrs:  # fully configured: the very same parameters
@@ -298,7 +317,11 @@ def _check_epochs(engine: sa.Engine, search: store.Search, frozen: list[FrozenTr
 
 
 def _check_best(engine: sa.Engine, search: store.Search, frozen: list[FrozenTrial]) -> list[str]:
-    complete = [t.value for t in frozen if t.state == TrialState.COMPLETE and t.value is not None]
+    complete = [  # a confirmation's seed was not searched: it never becomes lr_best
+        t.value
+        for t in frozen
+        if t.state == TrialState.COMPLETE and t.value is not None and _confirmation(t) is None
+    ]
     with engine.connect() as conn:
         kept = conn.execute(
             sa.select(best.c.value).where(best.c.search_id == search.id)
@@ -333,6 +356,31 @@ def _check_range_test(
         low, high = ranges[optimizer]["low"], ranges[optimizer]["high"]
         if not low * (1 - 1e-12) <= lr <= high * (1 + 1e-12):
             problems.append(f"trial {trial.number}: lr {lr} outside its range [{low}, {high}]")
+    return problems
+
+
+def _check_confirmations(
+    engine: sa.Engine, search: store.Search, frozen: list[FrozenTrial]
+) -> list[str]:
+    rows = store.confirmation_rows(engine, search.id)
+    if len(rows) != search.confirm_trials:
+        return [f"{len(rows)} lr_confirmations rows for {search.confirm_trials} slots"]
+    by_number = {t.number: t for t in frozen}
+    problems = []
+    for row in rows:
+        trial = by_number.get(row.trial_number) if row.trial_number is not None else None
+        if trial is None:
+            problems.append(f"confirmation {row.confirms}/{row.seed_index} is {row.state}")
+            continue
+        found = _confirmation(trial)
+        if found is None or found[:2] != (row.confirms, row.seed_index):
+            problems.append(f"trial {trial.number} settles confirmation of {row.confirms}")
+        if trial.state.name != {"complete": "COMPLETE", "pruned": "PRUNED"}.get(row.state, "FAIL"):
+            problems.append(
+                f"confirmation trial {trial.number} is {trial.state.name}, row {row.state}"
+            )
+        if row.state == "complete" and row.value != trial.value:
+            problems.append(f"confirmation trial {trial.number}: {row.value} != {trial.value}")
     return problems
 
 

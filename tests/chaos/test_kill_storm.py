@@ -1,5 +1,6 @@
 """Kill storm: 4 agents on PostgreSQL, SIGKILLed at random while they hold a lease, each one
-replaced at once by a fresh agent, until the search is done. Then the shared invariants."""
+replaced at once by a fresh agent, until the search is done (its baselines and confirmations
+included). Then the shared invariants."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def test_kill_storm(pg_url: str, tmp_path: Path) -> None:
     seed = int(os.environ.get("CHAOS_SEED", time.time_ns() % 1_000_000))
     print(f"kill storm seed: CHAOS_SEED={seed}")
     rng = random.Random(seed)
-    submit(pg_url, small_spec("storm", trials=24, epochs=5))
+    confirm = {"top_k": 2, "seeds": 2}
+    submit(pg_url, small_spec("storm", trials=24, epochs=5, confirm=confirm))
     watch = Watch(pg_url)
     try:
         with fleet(pg_url, tmp_path / "logs", study="storm", env=FAST_RECOVERY) as agents:

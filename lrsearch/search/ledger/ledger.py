@@ -30,11 +30,14 @@ from lrsearch.errors import LeaseLost, StoreError
 from lrsearch.schedules import ScheduleSpec
 from lrsearch.search.ledger import optuna_calls as oc
 from lrsearch.search.ledger.asking import ask
+from lrsearch.search.ledger.opening import after_search, queue_opened
 from lrsearch.search.ledger.reaping import WORKER_LOST, Reaper
 from lrsearch.search.ledger.sweeps import settle_sweep
 from lrsearch.search.pruning import Rung, ScheduleAwarePruner, rung_of
-from lrsearch.space import baseline_attrs, baseline_count, baseline_of, tuned_baseline_configs
-from lrsearch.space.baselines import BASELINE_ATTR
+from lrsearch.space import baseline_of
+from lrsearch.space.confirm import (
+    confirmation_of,
+)
 from lrsearch.space.lr_range import sweep_of
 from lrsearch.spec import SearchSpec, parse_spec
 from lrsearch.store import Outcome
@@ -59,6 +62,7 @@ class RunningTrial:
     attempt: int
     prunes: bool = True
     baseline: bool = False
+    confirmation: bool = False
     sweep: bool = False  # an LR range test's sweep (search/sweep.py)
     sweep_result: Any = None  # the sweep's SweepResult, once it ran: stored when recorded
     # The searched trial's schedule, once configured: its epochs carry their decay left.
@@ -69,6 +73,11 @@ class RunningTrial:
     @property
     def number(self) -> int:
         return self.trial.number
+
+    @property
+    def outside_search(self) -> bool:
+        """A baseline or a confirmation: never pruned, in no pruner's reference set."""
+        return self.baseline or self.confirmation
 
     @property
     def user_attrs(self) -> dict[str, Any]:
@@ -189,11 +198,15 @@ class TrialLedger:
             self.retry(lambda: self.reaper.requeue(pending), "queue the trial again")
             self.drop(lease)
             return None
-        # Baselines are never pruned: the report compares their whole run with the best.
+        # Baselines are never pruned: the report compares their whole run with the best; nor
+        # are confirmations: their mean is the point.
         baseline = baseline_of(trial.user_attrs) is not None
+        confirmation = confirmation_of(trial.user_attrs) is not None
         sweep = sweep_of(trial.user_attrs) is not None  # a sweep is never pruned either
-        prunes = oc.prunes(study) and not baseline and not sweep
-        return RunningTrial(search, study, trial, lease, attempt, prunes, baseline, sweep)
+        prunes = oc.prunes(study) and not (baseline or confirmation or sweep)
+        return RunningTrial(
+            search, study, trial, lease, attempt, prunes, baseline, confirmation, sweep=sweep
+        )
 
     def set_attrs(self, run: RunningTrial, attrs: Mapping[str, Any]) -> None:
         """Set user attributes of the running trial.
@@ -226,7 +239,7 @@ class TrialLedger:
             if time.monotonic() - run.flushed_at >= FLUSH_S:
                 self.record_epochs(run)
             return False
-        rung = None if run.baseline else self._rung(run, epoch, value, metrics)
+        rung = None if run.outside_search else self._rung(run, epoch, value, metrics)
         if rung is not None:  # the row carries it: other trials' pruner compares with it
             metrics = {**metrics, "decay_left": rung.decay_left}
         run.epochs.append((epoch, metrics, value))
@@ -391,10 +404,11 @@ class TrialLedger:
     ) -> bool:
         """Count the trial (store.record_trial_in). In a search with baselines, the count of
         its last own trial also opens their slots and queues them at the tuned best's LR, in
-        the same transaction (space/baselines.py, store/baselines.py)."""
+        the same transaction (space/baselines.py, store/baselines.py); in a search that
+        confirms, it opens the confirmations' slots as well and queues its leaders' configs
+        on fresh seeds (space/confirm.py, store/confirmations.py)."""
         spec = parse_spec(run.search.spec)
-        name = run.user_attrs.get(BASELINE_ATTR) if run.baseline else None
-        due = 0 if run.baseline else baseline_count(spec)
+        after = after_search(spec, run.user_attrs)
 
         def write(conn: sa.Connection) -> list[dict[str, Any]] | None:
             recorded = store.record_trial_in(
@@ -406,21 +420,17 @@ class TrialLedger:
                 config=config,
                 reason=reason,
                 stop_after_failures=stop_after_failures,
-                baseline=None if name is None else str(name),
-                baselines=due,
+                baseline=after.baseline,
+                baselines=after.baselines,
+                confirming=after.confirming,
             )
             if not recorded.recorded:
                 return None
             if run.sweep and outcome.final:
                 self._settle_sweep(conn, run, spec, outcome, reason)
-            if recorded.opened is None:
-                return []
-            configs = tuned_baseline_configs(spec, recorded.opened.config)
-            rows = [(n, c.to_dict()) for n, c in configs]
-            store.add_baselines(conn, run.search.id, rows, recorded.opened)
-            return [baseline_attrs(n, c) for n, c in configs]
+            return queue_opened(conn, spec, run.search.id, recorded)
 
-        if due == 0 and name is None:  # nothing of the baselines': lrsearch's tables only
+        if not after.may_queue:  # nothing after the search: lrsearch's tables only
             with store.transaction(self.engine) as conn:
                 return write(conn) is not None
         return oc.record_and_queue(run.study, write)
@@ -506,7 +516,11 @@ class TrialLedger:
         n_complete = search.n_complete if search is not None else -1
         known = self._completed.get(run.search.id)
         if known is None or known[0] != n_complete:
-            fresh = oc.trials_in(run.study, (TrialState.COMPLETE,))
+            fresh = [  # baselines and confirmations are in no pruner's reference set
+                t
+                for t in oc.trials_in(run.study, (TrialState.COMPLETE,))
+                if baseline_of(t.user_attrs) is None and confirmation_of(t.user_attrs) is None
+            ]
             known = (n_complete, fresh)
             self._completed[run.search.id] = known
         return known[1]

@@ -24,12 +24,21 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from lrsearch.space.baselines import BASELINE_ATTR, BASELINE_CONFIG_ATTR
+from lrsearch.space.confirm import CONFIRM_CONFIG_ATTR, CONFIRM_SEED_ATTR, CONFIRMS_ATTR
 from lrsearch.space.lr_range import SWEEP_ATTR
 
 # The lease a new trial was created for (a system attribute), so a retried ask finds it.
 LEASE_ATTR = "lrsearch:lease"
-# A re-run of a baseline is a baseline; of an LR range test's sweep, a sweep.
-CARRIED_ATTRS = (BASELINE_ATTR, BASELINE_CONFIG_ATTR, SWEEP_ATTR)
+# A re-run of a baseline is a baseline; a re-run of a confirmation is the same confirmation;
+# of an LR range test's sweep, the same sweep.
+CARRIED_ATTRS = (
+    BASELINE_ATTR,
+    BASELINE_CONFIG_ATTR,
+    CONFIRMS_ATTR,
+    CONFIRM_SEED_ATTR,
+    CONFIRM_CONFIG_ATTR,
+    SWEEP_ATTR,
+)
 
 
 def quiet_storage_logs() -> None:
@@ -110,9 +119,9 @@ def enqueue_again(
     (``study.enqueue_trial`` writes in a transaction of its own, which leaves no such guard).
     Returns whether this call queued them.
 
-    A trial with neither parameters (suggested, or fixed for a queued re-run) nor baseline
-    attributes had not been configured yet: a fresh sample is as good, so nothing is queued
-    (the mark is the caller's to clear).
+    A trial with neither parameters (suggested, or fixed for a queued re-run) nor baseline or
+    confirmation attributes had not been configured yet: a fresh sample is as good, so
+    nothing is queued (the mark is the caller's to clear).
     """
     carried = {k: lost.user_attrs[k] for k in CARRIED_ATTRS if k in lost.user_attrs}
     # A queued re-run lost before (or while) it suggested holds its parameters as fixed_params.
@@ -144,9 +153,9 @@ def record_and_queue(
     each user-attribute dict it returns, in one transaction; None from ``write``: nothing is
     written (the lease was reaped), and the answer is False.
 
-    The search's last own trial opens its baselines this way: their slots (lrsearch's budget)
-    and their queued trials (Optuna's) exist together or not at all. Optuna's study lock is
-    taken first, as Optuna takes it to number a new trial.
+    The search's last own trial opens its baselines and confirmations this way: their slots
+    (lrsearch's budget) and their queued trials (Optuna's) exist together or not at all.
+    Optuna's study lock is taken first, as Optuna takes it to number a new trial.
     """
     backend = _rdb_of(study)
     with _create_scoped_session(backend.scoped_session) as session:

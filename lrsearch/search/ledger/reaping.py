@@ -3,11 +3,14 @@
 A lease whose heartbeat is older than ``stale_after_s`` (by the database's clock) is reaped;
 exactly one reaper wins each, by a conditional UPDATE:
 
-- the dead worker had told Optuna the result but not counted it: count it now;
+- the dead worker had told Optuna the result but not counted it: count it now, as the worker
+  would have (a baseline's or confirmation's row settled; the search's last own trial opens
+  its baselines and confirmations, queued in the same transaction: opening.py);
 - its trial was running: the lease is closed as LOST and its slot goes back, in one transaction
   that also leaves the re-queue pending on the lease row; then the same parameters are queued
   again (attempt + 1) and the Optuna trial is failed (``fail_reason = "worker lost"``). After
-  ``max_attempts`` the trial counts as failed instead, so a search always ends;
+  ``max_attempts`` the trial counts as failed instead (counted as above), so a search always
+  ends;
 - it had claimed a slot but not asked Optuna yet, or only reserved a queued trial: the slot
   goes back (the queued trial stays queued).
 
@@ -23,14 +26,18 @@ storing it is stored from its epoch rows (ledger/sweeps.py).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+import sqlalchemy as sa
+from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import Engine
 
 from lrsearch import store
 from lrsearch.search.ledger import optuna_calls as oc
+from lrsearch.search.ledger.opening import after_search, queue_opened
 from lrsearch.search.ledger.sweeps import settle_unrecorded
+from lrsearch.spec import parse_spec
 from lrsearch.store import Outcome
 
 log = logging.getLogger("lrsearch.recovery")
@@ -106,8 +113,9 @@ class Reaper:
             config = trial.user_attrs.get("config")
             value = trial.value if outcome is Outcome.COMPLETE else None
             return int(
-                self._close(
+                self._count(
                     stale,
+                    trial,
                     outcome,
                     value=value,
                     config=dict(config) if isinstance(config, dict) else None,
@@ -116,7 +124,7 @@ class Reaper:
             )
         if stale.attempt >= self.max_attempts:
             reason = f"{WORKER_LOST} ({stale.attempt} attempts)"
-            if not self._close(stale, Outcome.FAILED, reason=reason):
+            if not self._count(stale, trial, Outcome.FAILED, reason=reason):
                 return 0
             oc.fail(self.storage, stale.optuna_trial_id, reason)
             return 1
@@ -135,6 +143,47 @@ class Reaper:
         )
         log.warning("reaped trial %s of %s: %s", trial.number, stale.search_name, WORKER_LOST)
         return 1
+
+    def _count(
+        self,
+        stale: store.StaleLease,
+        trial: FrozenTrial,
+        outcome: Outcome,
+        *,
+        value: float | None = None,
+        config: dict[str, object] | None = None,
+        reason: str,
+    ) -> bool:
+        """Close the lease with a final ``outcome`` and count it as the worker would have: a
+        baseline's or confirmation's row is settled, and when it is the search's last own
+        trial, its baselines and confirmations open and are queued in the same transaction."""
+        search = store.search_by_id(self.engine, stale.search_id)
+        if search is None:  # deleted meanwhile: nothing to count
+            return self._close(stale, outcome, value=value, config=config, reason=reason)
+        spec = parse_spec(search.spec)
+        after = after_search(spec, trial.user_attrs)
+
+        def write(conn: sa.Connection) -> list[dict[str, Any]] | None:
+            recorded = store.reap_lease_in(
+                conn,
+                stale,
+                self.stale_after_s,
+                outcome=outcome,
+                value=value,
+                config=config,
+                reason=reason,
+                baseline=after.baseline,
+                baselines=after.baselines,
+                confirming=after.confirming,
+            )
+            if not recorded.recorded:
+                return None
+            return queue_opened(conn, spec, stale.search_id, recorded)
+
+        if not after.may_queue:
+            with store.transaction(self.engine) as conn:
+                return write(conn) is not None
+        return oc.record_and_queue(self.study(stale.search_name), write)
 
     def _close(
         self,
