@@ -31,9 +31,11 @@ points, which on a short sweep is more than a decade). From the smoothed curve:
   (commonly 3 to 10 times below: Smith 2017; fastai's "a tenth of the divergence LR"); the
   factor 3 above it covers the smoothing lag's and the seeds' noise, and schedules that hold
   their peak only briefly (one-cycle, a quick decay after warmup);
-- ``low = max(space low, min(steepest / 10, high / 10**2.5))``: a decade below the steepest
+- ``low = max(space low, min(steepest / 10, high / 10**3))``: a decade below the steepest
   descent catches slow but safe configurations (adaptive optimizers, long constant phases),
-  and the range always spans at least 2.5 decades (at most 4: ``low >= high / 10**4``).
+  and the range always spans at least 3 decades, at most 4 (``low >= high / 10**4``): wide
+  enough that the best peak LR, the first target, is not cut off by one noisy sweep, narrow
+  enough to cut at least 2 decades from the default [1e-6, 1].
 - **Fallback, never diverged**: when most seeds never diverged within ``space.lr``, ``high``
   stays the space's high end and ``low`` follows the same rule from the steepest descent.
 - **Fallback, no usable sweep**: when no sweep of the optimizer gave enough points (the code
@@ -63,7 +65,7 @@ from lrsearch.spec import SearchSpec
 SWEEP_ATTR = "lr_sweep"  # a sweep trial's user attribute: what it sweeps (see sweep_attrs)
 MIN_POINTS = 10  # fewer reports than this: the sweep shows nothing usable
 HIGH_FACTOR = 3.0
-LOW_DECADES = 2.5
+LOW_DECADES = 3.0
 MAX_DECADES = 4.0
 SKIP_FRACTION = 0.1
 PROGRESS = 0.05  # a sweep's loss must fall by 5% of its start before a rise counts

@@ -113,7 +113,7 @@ def test_a_task_that_never_diverges_keeps_the_spaces_top() -> None:
     steepest = readings[0].steepest_lr
     assert steepest is not None and 3e-4 < steepest < 3e-3
     # A decade below the steepest descent, but never more than 4 decades below the top.
-    assert chosen.low == pytest.approx(max(10.0 / 10**4, min(steepest / 10, 10.0 / 10**2.5)))
+    assert chosen.low == pytest.approx(max(10.0 / 10**4, min(steepest / 10, 10.0 / 10**3)))
     assert "never diverged" in chosen.why
 
 
@@ -206,9 +206,7 @@ def test_a_task_that_never_diverges_within_the_range(
     with Backend.from_settings(Settings(storage_url=sqlite_url)) as backend:
         chosen = lr_range_view(backend, "rt")["ranges"]["sgd"]
     assert chosen["divergence_lr"] is None and chosen["high"] == 1e-2
-    assert chosen["low"] == pytest.approx(
-        max(1e-6, min(chosen["steepest_lr"] / 10, 1e-2 / 10**2.5))
-    )
+    assert chosen["low"] == pytest.approx(max(1e-6, min(chosen["steepest_lr"] / 10, 1e-2 / 10**3)))
     assert "never diverged within space.lr" in chosen["why"]
 
 
