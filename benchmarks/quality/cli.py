@@ -32,7 +32,7 @@ import optuna
 import torch
 
 from benchmarks.quality.arms import SearchJob, SearchRun, run_search
-from benchmarks.quality.confirm import Confirmation, leaders, summarize_designs, train_values
+from benchmarks.quality.confirm import Confirmation, leaders, summarize_designs
 from benchmarks.quality.plan import (
     ARMS,
     DEVICE_ENV,
@@ -44,7 +44,7 @@ from benchmarks.quality.plan import (
     Sizes,
 )
 from benchmarks.quality.report import markdown
-from benchmarks.quality.scoring import Retrained, retrain
+from benchmarks.quality.scoring import Retrained, retrain, train_values
 from benchmarks.quality.summary import Pick, make_picks, summarize
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -29,14 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.quality.arms import SearchRun, TrialRecord
-from benchmarks.quality.plan import BenchTask, bench_device
+from benchmarks.quality.plan import BenchTask
 from lrsearch import store
-from lrsearch.errors import TrainingDiverged
-from lrsearch.schedules import ScheduleSpec
 from lrsearch.service.confirmed import config_stats
 from lrsearch.space.confirm import fresh_seed
-from lrsearch.tasks.registry import load_task
-from lrsearch.train.loop import RunLength, train
 
 # (top_k, seeds) designs scored from the arm's runs: each is a prefix of (3, 3).
 DESIGNS = ((3, 3), (3, 2), (2, 3), (2, 2), (1, 3))
@@ -61,32 +57,6 @@ def leaders(kept: Sequence[TrialRecord], direction: str, top_k: int) -> list[Tri
 def trial_seed(search_seed: int, number: int) -> int:
     """The seed lrsearch gave a searched trial (lrsearch.space.suggest)."""
     return search_seed * 100_003 + number
-
-
-def train_values(
-    bench: BenchTask, config: dict[str, Any], seeds: Sequence[int]
-) -> list[float | None]:
-    """``config`` at full length once per seed: the final metric, None where it diverged."""
-    task = load_task(bench.task, bench.options)
-    schedule = ScheduleSpec.from_dict(config["schedule"])
-    values: list[float | None] = []
-    for seed in seeds:
-        try:
-            result = train(
-                task,
-                schedule,
-                config["optimizer"],
-                config["optimizer_params"],
-                length=RunLength(epochs=bench.epochs),
-                seed=seed,
-                metric=bench.metric,
-                direction=bench.direction,
-                device=bench_device(),
-            )
-            values.append(float(result.metrics[bench.metric]))
-        except TrainingDiverged:
-            values.append(None)
-    return values
 
 
 @dataclass

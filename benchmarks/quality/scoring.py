@@ -68,9 +68,18 @@ class Retrained:
 
 def retrain(bench: BenchTask, config: dict[str, Any], seeds: Sequence[int]) -> Retrained:
     """Train ``config`` at the task's full length once per seed; the final metric of each."""
+    values = train_values(bench, config, seeds)
+    scores = [bench.failure_score if v is None else v for v in values]
+    return Retrained(scores, sum(1 for v in values if v is None))
+
+
+def train_values(
+    bench: BenchTask, config: dict[str, Any], seeds: Sequence[int]
+) -> list[float | None]:
+    """``config`` at full length once per seed: the final metric, None where it diverged."""
     task = load_task(bench.task, bench.options)
     schedule = ScheduleSpec.from_dict(config["schedule"])
-    scores, diverged = [], 0
+    values: list[float | None] = []
     for seed in seeds:
         try:
             result = train(
@@ -84,11 +93,10 @@ def retrain(bench: BenchTask, config: dict[str, Any], seeds: Sequence[int]) -> R
                 direction=bench.direction,
                 device=bench_device(),
             )
-            scores.append(result.metrics[bench.metric])
+            values.append(float(result.metrics[bench.metric]))
         except TrainingDiverged:
-            scores.append(bench.failure_score)
-            diverged += 1
-    return Retrained(scores, diverged)
+            values.append(None)
+    return values
 
 
 def regret(score: float, best: float, direction: str) -> float:
