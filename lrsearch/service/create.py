@@ -202,7 +202,7 @@ def _create_optuna_study(
         _describe(study, spec, metric)
         # No baselines among the first trials: they run after the search, at its tuned best's
         # LR, on slots of their own (space/baselines.py); each one's note says what it is.
-        notes.save(study, notes.study_note(spec, metric, direction, []))
+        notes.save(study, notes.study_note(spec, metric, direction))
     except BaseException:
         with contextlib.suppress(Exception):
             storage.delete_study(storage.get_study_id_from_name(spec.name))

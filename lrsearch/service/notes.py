@@ -10,17 +10,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from lrsearch.schedules import ScheduleSpec
-from lrsearch.space import TrialConfig, baseline_configs
+from lrsearch.space import TrialConfig, baseline_count
+from lrsearch.space.baselines import BASELINE_FAMILIES
+from lrsearch.space.lr_range import sweep_count
 from lrsearch.spec import SearchSpec
 
 
-def study_note(
-    spec: SearchSpec,
-    metric: str,
-    direction: str,
-    baselines: list[tuple[str, TrialConfig]] | None = None,
-) -> str:
-    """The study's note; ``baselines`` as the caller computed them (else computed here)."""
+def study_note(spec: SearchSpec, metric: str, direction: str) -> str:
+    """The study's note, written when the search is created (so it names no trial numbers of
+    what runs after the search)."""
     budget = spec.budget
     length = (
         f"{budget.epochs} epochs"
@@ -45,15 +43,22 @@ def study_note(
         f"the validation `{metric}` per epoch.",
     ]
     lines += ["", *READING_GUIDE]
-    baselines = baseline_configs(spec) if baselines is None else baselines
-    if baselines:
-        first = baselines[0][1]
+    sweeps = sweep_count(spec)
+    if sweeps:
         lines += [
             "",
-            f"Baselines: trials 0 to {len(baselines) - 1} are the classic schedules "
-            f"({', '.join(name for name, _ in baselines)}) at LR {first.schedule.lr:g} with "
-            f"{_optimizer(first)}. They have no parameters (they are outside the searched "
-            "space) and carry the user attribute `baseline`.",
+            f"LR range test: trials 0 to {sweeps - 1} are LR sweeps ({spec.search.lr_range_seeds} "
+            "per optimizer, user attribute `lr_sweep`; no parameters); the searched trials sample "
+            "the peak LR from the range they chose (`lrsearch best`, the report).",
+        ]
+    if baseline_count(spec):
+        lines += [
+            "",
+            "Baselines: after the search's own trials, the classic schedules "
+            f"({', '.join(BASELINE_FAMILIES)}) run at the tuned best's optimizer, peak LR, "
+            "warmup and seed (at a classic LR if no searched trial completed). They have no "
+            "parameters (they are outside the searched space) "
+            "and carry the user attribute `baseline`.",
         ]
     confirm = spec.search.confirm
     if confirm.top_k:
