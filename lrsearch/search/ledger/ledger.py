@@ -30,14 +30,12 @@ from lrsearch.errors import LeaseLost, StoreError
 from lrsearch.schedules import ScheduleSpec
 from lrsearch.search.ledger import optuna_calls as oc
 from lrsearch.search.ledger.asking import ask
-from lrsearch.search.ledger.opening import after_search, queue_opened
+from lrsearch.search.ledger.opening import after_search, count_and_queue
 from lrsearch.search.ledger.reaping import WORKER_LOST, Reaper
 from lrsearch.search.ledger.sweeps import settle_sweep
 from lrsearch.search.pruning import Rung, ScheduleAwarePruner, rung_of
 from lrsearch.space import baseline_of
-from lrsearch.space.confirm import (
-    confirmation_of,
-)
+from lrsearch.space.confirm import confirmation_of
 from lrsearch.space.lr_range import sweep_of
 from lrsearch.spec import SearchSpec, parse_spec
 from lrsearch.store import Outcome
@@ -76,8 +74,9 @@ class RunningTrial:
 
     @property
     def outside_search(self) -> bool:
-        """A baseline or a confirmation: never pruned, in no pruner's reference set."""
-        return self.baseline or self.confirmation
+        """A baseline, a confirmation or a sweep: never pruned, in no pruner's reference set
+        (its epoch rows carry no decay left)."""
+        return self.baseline or self.confirmation or self.sweep
 
     @property
     def user_attrs(self) -> dict[str, Any]:
@@ -234,16 +233,12 @@ class TrialLedger:
         """
         if self.is_lost(run.lease):
             raise LeaseLost(f"lease lost during trial {run.number}")
-        if run.sweep:  # epoch rows only: no pruner ever compares a sweep's points
-            run.epochs.append((epoch, metrics, value))
-            if time.monotonic() - run.flushed_at >= FLUSH_S:
-                self.record_epochs(run)
-            return False
         rung = None if run.outside_search else self._rung(run, epoch, value, metrics)
         if rung is not None:  # the row carries it: other trials' pruner compares with it
             metrics = {**metrics, "decay_left": rung.decay_left}
         run.epochs.append((epoch, metrics, value))
-        oc.observe(run.trial, epoch, value)
+        if not run.sweep:  # a sweep's points are lrsearch's rows only, never Optuna's
+            oc.observe(run.trial, epoch, value)
         if time.monotonic() - run.flushed_at >= FLUSH_S:
             self.record_epochs(run)
         if not run.prunes:
@@ -410,8 +405,8 @@ class TrialLedger:
         spec = parse_spec(run.search.spec)
         after = after_search(spec, run.user_attrs)
 
-        def write(conn: sa.Connection) -> list[dict[str, Any]] | None:
-            recorded = store.record_trial_in(
+        def record(conn: sa.Connection) -> store.Recorded:
+            return store.record_trial_in(
                 conn,
                 run.lease,
                 outcome=outcome,
@@ -424,16 +419,14 @@ class TrialLedger:
                 baselines=after.baselines,
                 confirming=after.confirming,
             )
-            if not recorded.recorded:
-                return None
-            if run.sweep and outcome.final:
-                self._settle_sweep(conn, run, spec, outcome, reason)
-            return queue_opened(conn, spec, run.search.id, recorded)
 
-        if not after.may_queue:  # nothing after the search: lrsearch's tables only
-            with store.transaction(self.engine) as conn:
-                return write(conn) is not None
-        return oc.record_and_queue(run.study, write)
+        def settle(conn: sa.Connection) -> None:
+            self._settle_sweep(conn, run, spec, outcome, reason)
+
+        also = settle if run.sweep and outcome.final else None
+        return count_and_queue(
+            self.engine, lambda: run.study, spec, run.search.id, after, record, also
+        )
 
     def lr_ranges(self, search: store.Search) -> dict[str, tuple[float, float]] | None:
         """The peak-LR range per optimizer that the search's LR range test chose (None while

@@ -3,18 +3,21 @@
 A search's baselines and confirmations open when its last own trial is counted, whoever counts
 it: the worker that ran it (ledger.py) or the reaper, for a worker that died after telling
 Optuna (reaping.py). Both count it in one transaction with queueing the trials that opened
-(``optuna_calls.record_and_queue``), through these two functions.
+(``optuna_calls.record_and_queue``), through :func:`count_and_queue`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import optuna
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from lrsearch import store
+from lrsearch.search.ledger import optuna_calls as oc
 from lrsearch.space import baseline_attrs, baseline_count, baseline_of, tuned_baseline_configs
 from lrsearch.space.baselines import BASELINE_ATTR
 from lrsearch.space.confirm import (
@@ -81,3 +84,33 @@ def queue_opened(
         )
         queued += [confirmation_attrs(n, i, c) for n, i, c in repeats]
     return queued
+
+
+def count_and_queue(
+    engine: Engine,
+    study: Callable[[], optuna.Study],
+    spec: SearchSpec,
+    search_id: int,
+    after: AfterSearch,
+    record: Callable[[sa.Connection], store.Recorded],
+    also: Callable[[sa.Connection], None] | None = None,
+) -> bool:
+    """Count a finished trial with ``record(conn)`` (then ``also(conn)``, in the same
+    transaction) and queue what its count opened; False when the lease was reaped meanwhile.
+
+    A trial whose count can open or settle nothing (``after.may_queue`` false) is counted in
+    lrsearch's tables alone, without Optuna's study lock.
+    """
+
+    def write(conn: sa.Connection) -> list[dict[str, Any]] | None:
+        recorded = record(conn)
+        if not recorded.recorded:
+            return None
+        if also is not None:
+            also(conn)
+        return queue_opened(conn, spec, search_id, recorded)
+
+    if not after.may_queue:
+        with store.transaction(engine) as conn:
+            return write(conn) is not None
+    return oc.record_and_queue(study(), write)

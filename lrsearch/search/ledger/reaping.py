@@ -26,7 +26,6 @@ storing it is stored from its epoch rows (ledger/sweeps.py).
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import optuna
 import sqlalchemy as sa
@@ -35,7 +34,7 @@ from sqlalchemy.engine import Engine
 
 from lrsearch import store
 from lrsearch.search.ledger import optuna_calls as oc
-from lrsearch.search.ledger.opening import after_search, queue_opened
+from lrsearch.search.ledger.opening import after_search, count_and_queue
 from lrsearch.search.ledger.sweeps import settle_unrecorded
 from lrsearch.spec import parse_spec
 from lrsearch.store import Outcome
@@ -163,8 +162,8 @@ class Reaper:
         spec = parse_spec(search.spec)
         after = after_search(spec, trial.user_attrs)
 
-        def write(conn: sa.Connection) -> list[dict[str, Any]] | None:
-            recorded = store.reap_lease_in(
+        def record(conn: sa.Connection) -> store.Recorded:
+            return store.reap_lease_in(
                 conn,
                 stale,
                 self.stale_after_s,
@@ -176,14 +175,10 @@ class Reaper:
                 baselines=after.baselines,
                 confirming=after.confirming,
             )
-            if not recorded.recorded:
-                return None
-            return queue_opened(conn, spec, stale.search_id, recorded)
 
-        if not after.may_queue:
-            with store.transaction(self.engine) as conn:
-                return write(conn) is not None
-        return oc.record_and_queue(self.study(stale.search_name), write)
+        return count_and_queue(
+            self.engine, lambda: self.study(stale.search_name), spec, stale.search_id, after, record
+        )
 
     def _close(
         self,
