@@ -22,6 +22,7 @@ best stays the best single trial (``lr_best``), and ``done`` says the confirmati
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -123,21 +124,32 @@ def p_best(stats: Sequence[ConfigStats], maximize: bool) -> list[float | None]:
     >>> [round(p, 3) for p in p_best([a, b], maximize=True)]
     [0.996, 0.004]
     """
-    ranked = [i for i, s in enumerate(stats) if s.n >= 2]
-    out: list[float | None] = [None] * len(stats)
+    key = tuple(
+        (s.mean, s.std, s.n) if s.n >= 2 and s.mean is not None and s.std is not None else None
+        for s in stats
+    )
+    return list(_p_best(key, maximize))
+
+
+@functools.lru_cache(maxsize=256)
+def _p_best(
+    key: tuple[tuple[float, float, int] | None, ...], maximize: bool
+) -> tuple[float | None, ...]:
+    """:func:`p_best` on (mean, std, n) per config (None: fewer than 2 values). Deterministic
+    (a fixed seed), so kept: a search's ``/best`` draws once, not on every read."""
+    ranked = [i for i, k in enumerate(key) if k is not None]
+    out: list[float | None] = [None] * len(key)
     if not ranked:
-        return out
+        return tuple(out)
     rng = np.random.default_rng(DRAW_SEED)
     draws = np.empty((len(ranked), DRAWS))
-    for row, i in enumerate(ranked):
-        s = stats[i]
-        assert s.mean is not None and s.std is not None
-        draws[row] = s.mean + s.std / math.sqrt(s.n) * rng.standard_t(s.n - 1, DRAWS)
+    for row, (mean, std, n) in enumerate(k for k in key if k is not None):
+        draws[row] = mean + std / math.sqrt(n) * rng.standard_t(n - 1, DRAWS)
     winners = draws.argmax(axis=0) if maximize else draws.argmin(axis=0)
     counts = np.bincount(winners, minlength=len(ranked))
     for row, i in enumerate(ranked):
         out[i] = float(counts[row] / DRAWS)
-    return out
+    return tuple(out)
 
 
 def config_stats(rows: Sequence[store.ConfirmationRow], maximize: bool) -> list[ConfigStats]:
