@@ -55,6 +55,7 @@ class TrialRecord:
     intermediate: dict[int, float]  # epoch -> the metric after it
     config: dict[str, Any] | None  # schedule, optimizer, optimizer_params (seed left out)
     baseline: str | None = None
+    probe_steps: int = 0  # of ``steps``: the anneal probes' updates
 
 
 @dataclass
@@ -201,7 +202,12 @@ def trial_steps(trial: optuna.trial.FrozenTrial, per_epoch: int, epochs: int) ->
     reported = len(trial.intermediate_values)
     if trial.state == optuna.trial.TrialState.FAIL:
         reported = min(reported + 1, epochs)
-    return reported * per_epoch
+    return reported * per_epoch + probe_steps(trial)
+
+
+def probe_steps(trial: optuna.trial.FrozenTrial) -> int:
+    """The anneal probes' updates (the anneal-pruner arm): they count in the budget too."""
+    return int(trial.user_attrs.get("probe_updates", 0))
 
 
 def read_trials(backend: Backend, name: str, per_epoch: int, epochs: int) -> list[TrialRecord]:
@@ -240,6 +246,7 @@ def _record(
         intermediate={int(k): float(v) for k, v in trial.intermediate_values.items()},
         config=config,
         baseline=str(baseline) if baseline is not None else None,
+        probe_steps=probe_steps(trial),
     )
 
 

@@ -122,6 +122,13 @@ ARMS: dict[str, Arm] = {
             pruner="schedule",
         ),
         Arm(
+            "anneal-pruner",
+            "lrsearch",
+            "lrsearch with pruner = anneal (anneal probes at 1/3 and 2/3 of each trial: the "
+            "value reached when the LR is annealed now; probe updates inside the budget)",
+            pruner="anneal",
+        ),
+        Arm(
             "confirm",
             "lrsearch",
             "lrsearch defaults + confirm = {top_k = 3, seeds = 3}: the search's top 3 configs "

@@ -122,6 +122,8 @@ def _task_summary(
             "trials": _spread([float(len(p.kept)) for p in ps]),
             "pruned": _spread([float(sum(t.state == "PRUNED" for t in p.kept)) for p in ps]),
             "failed": _spread([float(sum(t.state == "FAIL" for t in p.kept)) for p in ps]),
+            "probe_steps": _spread([float(sum(t.probe_steps for t in p.kept)) for p in ps]),
+            "saved_steps": _spread([float(_saved(p, bench.epochs)) for p in ps]),
             "picked_trial": [p.trial.number if p.trial else None for p in ps],
             "picked_baseline": sum(bool(p.trial and p.trial.baseline) for p in ps),
             "wall_s": _spread([p.run.wall_s for p in ps]),
@@ -140,6 +142,12 @@ def _task_summary(
         "lr_range": _lr_range(mine, bench),
         "separation": _separation(mine, bench),
     }
+
+
+def _saved(p: Pick, epochs: int) -> int:
+    """Updates the pruner saved: what each pruned trial would have trained to its end."""
+    full = p.run.steps_per_epoch * epochs
+    return sum(max(0, full - (t.steps - t.probe_steps)) for t in p.kept if t.state == "PRUNED")
 
 
 def _lr_range(mine: Sequence[Pick], bench: BenchTask) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ import warnings
 
 import optuna
 
-from lrsearch.search.pruning import ScheduleAwarePruner
+from lrsearch.search.pruning import AnnealProbePruner, ScheduleAwarePruner
 from lrsearch.space import grid_space
 from lrsearch.spec import SearchSpec
 
@@ -38,9 +38,16 @@ def make_sampler(spec: SearchSpec, worker_index: int = 0) -> optuna.samplers.Bas
 
 
 def make_pruner(spec: SearchSpec) -> optuna.pruners.BasePruner:
-    """The spec's pruner. ``schedule`` is lrsearch's own (pruning.py): it compares a trial only
-    with trials that have at least as much LR decay left, so late decay is not punished."""
+    """The spec's pruner. ``schedule`` and ``anneal`` are lrsearch's own (pruning.py): the
+    first compares a trial only with trials that have at least as much LR decay left, the
+    second compares the values trials reach when their LR is annealed now (anneal probes), so
+    late decay is not punished."""
     name, reports = spec.search.pruner, spec.budget.reports
+    if name == "anneal":
+        return AnnealProbePruner(
+            min_references=max(1, spec.search.startup_trials),
+            warmup_rungs=min(1, reports - 1),
+        )
     if name == "schedule":
         return ScheduleAwarePruner(
             min_references=max(1, spec.search.startup_trials),

@@ -15,6 +15,7 @@ import torch
 
 from lrsearch.errors import TrainingDiverged
 from lrsearch.search.ledger import Outcome, RunningTrial, TrialLedger
+from lrsearch.search.pruning import PROBE_SHARE, probe_rungs
 from lrsearch.search.runners import CommandRunner, LedgerBackend, Runner
 from lrsearch.search.sweep import run_sweep, shown_device
 from lrsearch.service import notes
@@ -22,6 +23,7 @@ from lrsearch.space import TrialConfig, baseline_of, suggest
 from lrsearch.space.confirm import CONFIRMS_ATTR, confirmation_of
 from lrsearch.spec import SearchSpec
 from lrsearch.trial import Trial, TrialBudget
+from lrsearch.trial.probe import ProbePlan
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,9 @@ def make_trial(
 ) -> Trial:
     """The Trial the training code sees for this running trial."""
     budget = spec.budget
+    probe = None
+    if spec.search.pruner == "anneal" and run.prunes:
+        probe = ProbePlan(probe_rungs(budget.reports), PROBE_SHARE)
     return Trial(
         number=run.number,
         params=dict(run.trial.params),
@@ -90,6 +95,7 @@ def make_trial(
         device=device,
         workdir=trial_folder(runs_root, run.search.name, run.number),
         study=run.search.name,
+        probe=probe,
     )
 
 
@@ -116,6 +122,8 @@ def run_trial(
     backend = LedgerBackend(ledger, run, run.search.metric)
     result = runner.run(trial, backend)
     attrs = dict(result.attrs)
+    if backend.probe_updates:  # the anneal probes' updates: they count like any trial's
+        attrs["probe_updates"] = backend.probe_updates
     if result.outcome is Outcome.FAILED and result.reason:
         attrs["fail_reason"] = result.reason
         if backend.diverged is not None and "fail_detail" not in attrs:

@@ -35,6 +35,9 @@ from lrsearch.schedules import ScheduleSpec, lr_values
 FLOOR = 1e-3  # an LR below a thousandth of the peak counts as fully decayed
 SLACK = math.log10(2.0)  # trials within a factor 2 of decay left count as comparable
 GRID = 1000  # the run rendered at this many points to find the lowest LR ahead
+PROBE_AT = (1 / 3, 2 / 3)  # the rungs probed, as fractions of a trial's reports
+PROBE_SHARE = 0.04  # a probe's updates, as a share of the trial's whole run
+NO_PROBE_BELOW = math.log10(2.0)  # decay left under this: the value is its annealed value
 
 
 def decay_left(schedule: ScheduleSpec, fraction: float, lr_now: float | None = None) -> float:
@@ -68,6 +71,9 @@ class Rung:
     epoch: int
     value: float
     decay_left: float
+    # The value when annealed now (the anneal pruner's probe rungs only; None elsewhere, and
+    # when the training code offered no probe).
+    probe_value: float | None = None
 
     @property
     def decay_floor(self) -> float:
@@ -124,12 +130,73 @@ def rung_of(
     metrics: Mapping[str, float],
     reports: int | None,
     steps: int | None,
+    *,
+    probe_rung: bool = False,
 ) -> Rung | None:
-    """The rung of a report, or None when the schedule or the run's length is unknown."""
+    """The rung of a report, or None when the schedule or the run's length is unknown.
+
+    At a ``probe_rung`` the rung's annealed value is the report's ``probe_value``, or the value
+    itself when the trial has (almost) no decay left; else it stays None."""
     if schedule is None:
         return None
     step = metrics.get("step")
     fraction = fraction_done(epoch, int(step) if step is not None else None, reports, steps)
     if fraction is None:
         return None
-    return Rung(epoch, value, decay_left(schedule, fraction, metrics.get("lr")))
+    left = decay_left(schedule, fraction, metrics.get("lr"))
+    probed: float | None = None
+    if probe_rung:
+        reported = metrics.get("probe_value")
+        if reported is not None and math.isfinite(reported):
+            probed = float(reported)
+        elif left < NO_PROBE_BELOW:  # nothing left to anneal: the value is its annealed value
+            probed = value
+    return Rung(epoch, value, left, probed)
+
+
+# --------------------------------------------------------------------------- anneal probes
+
+
+def probe_rungs(reports: int | None) -> tuple[int, ...]:
+    """The report indexes (0-based) at which the ``anneal`` pruner probes and decides: the
+    reports nearest to ``PROBE_AT`` of the run, never the first one nor the last one.
+
+    >>> probe_rungs(8), probe_rungs(20), probe_rungs(3), probe_rungs(2)
+    ((2, 4), (6, 12), (1,), ())
+    """
+    if not reports or reports < 3:
+        return ()
+    return tuple(sorted({min(reports - 2, max(1, round(f * reports) - 1)) for f in PROBE_AT}))
+
+
+def probe_updates(total_updates: int) -> int:
+    """How many updates one probe of a run of ``total_updates`` trains (at least 1).
+
+    >>> probe_updates(1000), probe_updates(10)
+    (40, 1)
+    """
+    return max(1, round(PROBE_SHARE * total_updates))
+
+
+class AnnealProbePruner(ScheduleAwarePruner):
+    """``search.pruner = "anneal"``: at the rungs of :func:`probe_rungs`, judge each trial by
+    the value it reaches when its LR is annealed now.
+
+    An **anneal probe** (lrsearch.trial.torch_ops.anneal_probe) copies the weights and the
+    optimizer's state, takes the LR linearly from where it is down to the lowest LR the
+    trial's schedule still has ahead over :func:`probe_updates` updates, validates, and puts
+    everything back, so training goes on exactly as without it. The value after a cool-down
+    predicts where a run ends far better than the value under a high LR does (the
+    warmup-stable-decay result), so every schedule is compared with every other at the value
+    it would end at if its decay happened now: a constant schedule, or one already decayed
+    (decay left under a factor 2), is its value as it stands and needs no probe.
+
+    Decisions are taken at the probe rungs only: there, a trial whose report carries an
+    annealed value is compared with the other trials' annealed values at that rung (one
+    indexed statement, like the schedule rule); one whose training code offered no probe
+    (Trial.set_probe) is judged by the schedule-aware rule instead (the fallback).
+    """
+
+    def probes_at(self, epoch: int, reports: int | None) -> bool:
+        """Whether a report at ``epoch`` is a probe rung (where this pruner decides)."""
+        return epoch >= self.warmup_rungs and epoch in probe_rungs(reports)

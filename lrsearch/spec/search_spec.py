@@ -103,7 +103,9 @@ CONFIRM_OFF = Confirm(top_k=0)
 class SearchOptions(_Strict):
     sampler: Literal["tpe", "random", "grid", "qmc"] = "tpe"
     seed: StrictInt = Field(0, ge=0, le=2**31 - 1)
-    pruner: Literal["median", "schedule", "successive_halving", "hyperband", "none"] = "median"
+    pruner: Literal["median", "schedule", "anneal", "successive_halving", "hyperband", "none"] = (
+        "median"
+    )
     startup_trials: StrictInt = Field(
         5, ge=0, le=10_000, description="trials before the sampler and the pruner start to act"
     )

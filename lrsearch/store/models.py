@@ -96,7 +96,11 @@ epoch_metrics = sa.Table(
     # pruner compares a trial only with trials that have at least as much decay left.
     # NULL keeps a row out of every reference set (baselines).
     sa.Column("decay_left", sa.Float, nullable=True),
+    # The value the trial reached when its LR was annealed at this epoch (the anneal pruner's
+    # probe rungs; NULL elsewhere): the anneal pruner compares these.
+    sa.Column("probe_value", sa.Float, nullable=True),
     sa.Index("ix_lr_epoch_metrics_rung", "search_id", "epoch", "decay_left", "value"),
+    sa.Index("ix_lr_epoch_metrics_probe", "search_id", "epoch", "probe_value"),
 )
 
 # The classic baselines of a search, opened once its own trials are all finished: each one's

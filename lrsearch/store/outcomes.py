@@ -221,6 +221,7 @@ def insert_epochs(
             "lr": _finite(metrics.get("lr")),
             "seconds": _finite(metrics.get("seconds")),
             "decay_left": _finite(metrics.get("decay_left")),
+            "probe_value": _finite(metrics.get("probe_value")),
         }
         for epoch, metrics, value in rows
     ]

@@ -5,6 +5,10 @@ and how many of them did better. Comparable: another trial of the search whose r
 ``decay_left`` of at least the given floor (baselines carry none). The statement reads one range
 of ``ix_lr_epoch_metrics_rung`` (search_id, epoch, decay_left, value) and returns one row, so
 a decision costs one round trip at epoch 1 or 500, with 10 trials or 100,000.
+
+The anneal pruner's standing (``annealed=True``) compares ``probe_value`` instead, over the
+trials whose row carries one at that rung: one range of ``ix_lr_epoch_metrics_probe``
+(search_id, epoch, probe_value).
 """
 
 from __future__ import annotations
@@ -34,20 +38,20 @@ def rung_standing(
     decay_floor: float,
     value: float,
     maximize: bool,
+    annealed: bool = False,
 ) -> RungStanding:
     """The standing of ``value`` among the other trials' values at ``epoch`` whose
-    ``decay_left`` is at least ``decay_floor`` (see the module docstring)."""
+    ``decay_left`` is at least ``decay_floor``; with ``annealed``, among their annealed values
+    (``decay_floor`` unused; see the module docstring)."""
     m = epoch_metrics.c
-    beats = m.value > value if maximize else m.value < value
+    column = m.probe_value if annealed else m.value
+    beats = column > value if maximize else column < value
+    where = [m.search_id == search_id, m.epoch == epoch]
+    if not annealed:
+        where.append(m.decay_left >= decay_floor)
     query = sa.select(
         sa.func.count(),
         sa.func.coalesce(sa.func.sum(sa.case((beats, 1), else_=0)), 0),
-    ).where(
-        m.search_id == search_id,
-        m.epoch == epoch,
-        m.decay_left >= decay_floor,
-        m.value.is_not(None),
-        m.trial_number != trial_number,
-    )
+    ).where(*where, column.is_not(None), m.trial_number != trial_number)
     references, better = conn.execute(query).one()
     return RungStanding(int(references), int(better))

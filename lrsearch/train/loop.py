@@ -23,6 +23,8 @@ from lrsearch.schedules import ScheduleSpec
 from lrsearch.train.task import TensorTask
 from lrsearch.trial import Trial, TrialBudget
 
+PROBE_SEED = 7_777  # the probes' batches: their own permutations, never training's
+
 
 class Reporter(Protocol):
     """Receives each validation: ``(epoch, step, metrics)``; may raise to stop training."""
@@ -84,16 +86,22 @@ def run_task(task: TensorTask, trial: Trial, length: RunLength | None = None) ->
     scheduler = trial.scheduler(opt, total)
     generator = torch.Generator(device="cpu").manual_seed(trial.seed)
     batches = _batches(task, generator, device)
+    if trial.probe is not None:  # the anneal pruner's probes draw batches of their own
+        probe_batches = _batches(
+            task, torch.Generator(device="cpu").manual_seed(trial.seed + PROBE_SEED), device
+        )
+        trial.set_probe(
+            model,
+            opt,
+            lambda: _update(task, model, opt, *next(probe_batches)),
+            lambda: evaluate(task, model),
+        )
     metrics: dict[str, float] = {}
     step, loss_sum, loss_count = 0, torch.zeros((), device=device), 0
     for epoch, stop_at in enumerate(checkpoints):
         model.train()
         while step < stop_at:
-            xb, yb = next(batches)
-            loss = task.loss(model(xb), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            opt.step()
+            loss = _update(task, model, opt, *next(batches))
             scheduler.step()
             loss_sum += loss.detach()
             loss_count += 1
@@ -131,15 +139,22 @@ def _sweep(task: TensorTask, trial: Trial, length: RunLength) -> TrainResult:
     loss_value = math.nan
     model.train()
     for step in range(1, trial.sweep.steps + 1):
-        xb, yb = next(batches)
-        loss = task.loss(model(xb), yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        opt.step()
+        loss = _update(task, model, opt, *next(batches))
         scheduler.step()
         loss_value = float(loss.item())
         trial.report(step, train_loss=loss_value)
     return TrainResult({"train_loss": loss_value})
+
+
+def _update(
+    task: TensorTask, model: nn.Module, opt: torch.optim.Optimizer, xb: Tensor, yb: Tensor
+) -> Tensor:
+    """One optimizer update on a minibatch; its loss."""
+    loss = task.loss(model(xb), yb)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()  # type: ignore[no-untyped-call]
+    opt.step()
+    return loss
 
 
 class _LoopReporter:

@@ -18,6 +18,7 @@ when the scheduler is made, so a step is a lookup. Reduce-on-plateau also needs
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -28,6 +29,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from lrsearch.errors import InvalidInputError, ScheduleError
 from lrsearch.schedules import PlateauState, RangeSweep, ScheduleSpec, curve, lr_at
+from lrsearch.trial.probe import ProbeHooks
 
 
 class SpecLR(LRScheduler):
@@ -216,3 +218,63 @@ def _scaled_groups(params: list[Any], lr: float) -> list[Any]:
         {**group, "lr": lr * float(group["lr"]) / top} if "lr" in group else dict(group)
         for group in params
     ]
+
+
+def anneal_probe(hooks: ProbeHooks, updates: int, end_scale: float, metric: str) -> float:
+    """Train ``updates`` updates with each param group's LR falling linearly from its value now
+    to ``end_scale`` times it, evaluate, and put the weights, the optimizer's state, the LRs,
+    the RNG and the train/eval mode back as they were; the evaluation's ``metric``.
+
+    >>> model = torch.nn.Linear(2, 1)
+    >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    >>> x, y = torch.ones(4, 2), torch.zeros(4, 1)
+    >>> def step():
+    ...     opt.zero_grad(); torch.nn.functional.mse_loss(model(x), y).backward(); opt.step()
+    >>> def evaluate():
+    ...     return {"val_loss": float(torch.nn.functional.mse_loss(model(x), y))}
+    >>> before = evaluate()["val_loss"]
+    >>> annealed = anneal_probe(ProbeHooks(model, opt, step, evaluate), 5, 0.0, "val_loss")
+    >>> annealed < before == evaluate()["val_loss"]
+    True
+    """
+    model, optimizer = hooks.model, hooks.optimizer
+    weights = copy.deepcopy(model.state_dict())
+    state = copy.deepcopy(optimizer.state_dict())
+    lrs = [group["lr"] for group in optimizer.param_groups]
+    cpu_rng = torch.get_rng_state()
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None  # type: ignore[no-untyped-call]
+    training = model.training
+    try:
+        for i in range(updates):
+            fall = (i + 1) / updates  # the last update runs at end_scale x the LR
+            for group, lr in zip(optimizer.param_groups, lrs, strict=True):
+                group["lr"] = lr * (1.0 - fall * (1.0 - end_scale))
+            hooks.train_step()
+        result = hooks.evaluate()
+    finally:
+        model.load_state_dict(weights)
+        optimizer.load_state_dict(state)
+        for group, lr in zip(optimizer.param_groups, lrs, strict=True):
+            group["lr"] = lr
+        torch.set_rng_state(cpu_rng)
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state_all(cuda_rng)
+        model.train(training)
+    if isinstance(result, Mapping):
+        if metric not in result:
+            raise InvalidInputError(
+                "evaluate", f"the probe's evaluation gave {', '.join(result)}, not {metric!r}"
+            )
+        return float(result[metric])
+    return float(result)
+
+
+def lowest_ahead(scheduler: SpecLR) -> tuple[float, float]:
+    """The LR of the next update and the lowest LR still ahead on ``scheduler``'s curve (for
+    reduce-on-plateau, whose future is the metric's: its floor, ``min_ratio`` x the peak)."""
+    step = max(scheduler.last_epoch, 0)
+    now = scheduler.lr_for_step(step)
+    if scheduler.plateau is not None:
+        return now, scheduler.plateau.min_ratio * scheduler.spec.lr
+    ahead = scheduler._curve[step:] or [scheduler._end_lr]
+    return now, min(min(ahead), scheduler._end_lr)

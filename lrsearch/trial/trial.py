@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from lrsearch.errors import InvalidInputError, TrainingDiverged
 from lrsearch.schedules import RangeSweep, ScheduleSpec
 from lrsearch.trial.backend import PrintReporter, Reporter
+from lrsearch.trial.probe import NO_PROBE_RATIO, ProbeHooks, ProbePlan
 
 if TYPE_CHECKING:
     from torch.optim import Optimizer
@@ -72,6 +73,9 @@ class Trial:
     ends (``report()`` raises TrialPruned) once it went past them or its loss diverged. A sweep
     reads ``train_loss`` (or ``loss``, else the search's metric) from each report: code that
     reports often (``budget.steps`` and ``budget.evals`` are the sweep's) gives a finer curve.
+
+    ``probe`` is set when the search's pruner is ``anneal``: at its rungs, ``report()`` runs
+    an anneal probe with what :meth:`set_probe` offered (see :mod:`lrsearch.trial.probe`).
     """
 
     def __init__(
@@ -93,9 +97,12 @@ class Trial:
         world_size: int = 1,
         reporter: Reporter | None = None,
         sweep: RangeSweep | None = None,
+        probe: ProbePlan | None = None,
     ) -> None:
         self.number, self.params = number, dict(params)
-        self.sweep = sweep
+        self.sweep, self.probe = sweep, probe
+        self.probe_updates = 0
+        self._probe_hooks: ProbeHooks | None = None
         self.schedule, self.optimizer = schedule, optimizer
         self.optimizer_params = dict(optimizer_params)
         self.seed, self.budget, self.device = seed, budget, device
@@ -151,6 +158,24 @@ class Trial:
         self._schedulers.append(scheduler)
         return scheduler
 
+    def set_probe(
+        self,
+        model: Any,
+        optimizer: Optimizer,
+        train_step: Callable[[], object],
+        evaluate: Callable[[], Mapping[str, float] | float],
+    ) -> None:
+        """Offer the ``anneal`` pruner its probe (harmless under any other pruner).
+
+        ``optimizer`` is the one this trial's :meth:`scheduler` drives; ``train_step()`` makes
+        one update with it on a batch of its own (forward, backward, ``optimizer.step()``, no
+        ``scheduler.step()``: the probe sets the LR); ``evaluate()`` validates ``model`` and
+        returns the metrics (a mapping with the search's metric) or the metric itself. Draw the
+        probe's batches from an iterator of their own, so training sees the same data with or
+        without probes; the probe puts back the weights, the optimizer and the RNG itself.
+        """
+        self._probe_hooks = ProbeHooks(model, optimizer, train_step, evaluate)
+
     def report(self, step: int, **metrics: float) -> None:
         """Record one validation (``metrics`` must include the search's metric).
 
@@ -168,6 +193,8 @@ class Trial:
         values = {key: float(value) for key, value in metrics.items()}
         value = values[self.metric]
         index, self.reports = self.reports, self.reports + 1
+        if self.probe is not None and index in self.probe.rungs and math.isfinite(value):
+            values.update(self._anneal_probe())
         prune = _decide(self.reporter, int(step), values)
         if not math.isfinite(value):
             raise TrainingDiverged(index, self.metric, value)
@@ -176,6 +203,35 @@ class Trial:
             scheduler.observe(value)
         if prune:
             raise TrialPruned(f"trial {self.number} pruned at step {step}")
+
+    def _anneal_probe(self) -> dict[str, float]:
+        """The probe of this rung: ``probe_value`` and ``probe_updates``; nothing when the code
+        offered no probe, made no scheduler, or has (almost) no decay left to probe."""
+        hooks, plan = self._probe_hooks, self.probe
+        if hooks is None or plan is None:
+            return {}
+        schedulers = [s for s in self._schedulers if s.optimizer is hooks.optimizer]
+        if not schedulers:
+            return {}
+        from lrsearch.trial.torch_ops import anneal_probe, lowest_ahead
+
+        scheduler = schedulers[-1]
+        now, lowest = lowest_ahead(scheduler)
+        if now <= 0.0 or now < NO_PROBE_RATIO * lowest:
+            return {}
+        updates = plan.updates(scheduler.total_steps)
+        try:
+            annealed = anneal_probe(hooks, updates, lowest / now, self.metric)
+        except Exception as exc:  # the code's probe failed: say so once, go on without
+            print(
+                f"lrsearch: trial {self.number}: the anneal probe failed "
+                f"({type(exc).__name__}: {exc}); the trial goes on without probes",
+                file=sys.stderr,
+            )
+            self._probe_hooks = None
+            return {}
+        self.probe_updates += updates
+        return {"probe_value": annealed, "probe_updates": float(self.probe_updates)}
 
     def _report_sweep(self, step: int, values: dict[str, float]) -> None:
         """A sweep's report: the loss with the LR of the last update, and whether it ends."""
@@ -216,6 +272,7 @@ class Trial:
             "metric": self.metric,
             "direction": self.direction,
             "sweep": None if self.sweep is None else self.sweep.to_dict(),
+            "probe": None if self.probe is None else self.probe.to_dict(),
         }
 
     @classmethod
@@ -245,6 +302,7 @@ class Trial:
             world_size=world_size,
             reporter=reporter,
             sweep=RangeSweep.from_dict(data["sweep"]) if data.get("sweep") else None,
+            probe=ProbePlan.from_dict(data["probe"]) if data.get("probe") else None,
         )
 
 

@@ -33,7 +33,7 @@ from lrsearch.search.ledger.asking import ask
 from lrsearch.search.ledger.opening import after_search, count_and_queue
 from lrsearch.search.ledger.reaping import WORKER_LOST, Reaper
 from lrsearch.search.ledger.sweeps import settle_sweep
-from lrsearch.search.pruning import Rung, ScheduleAwarePruner, rung_of
+from lrsearch.search.pruning import AnnealProbePruner, Rung, ScheduleAwarePruner, rung_of
 from lrsearch.space import baseline_of
 from lrsearch.space.confirm import confirmation_of
 from lrsearch.space.lr_range import sweep_of
@@ -236,6 +236,8 @@ class TrialLedger:
         rung = None if run.outside_search else self._rung(run, epoch, value, metrics)
         if rung is not None:  # the row carries it: other trials' pruner compares with it
             metrics = {**metrics, "decay_left": rung.decay_left}
+            if rung.probe_value is not None:  # the anneal pruner's: its value annealed now
+                metrics["probe_value"] = rung.probe_value
         run.epochs.append((epoch, metrics, value))
         if not run.sweep:  # a sweep's points are lrsearch's rows only, never Optuna's
             oc.observe(run.trial, epoch, value)
@@ -244,6 +246,8 @@ class TrialLedger:
         if not run.prunes:
             return False
         pruner = run.study.pruner
+        if isinstance(pruner, AnnealProbePruner):
+            return rung is not None and self._probe_says(run, pruner, rung)
         if isinstance(pruner, ScheduleAwarePruner):
             return rung is not None and self._rung_says(run, pruner, rung)
         direction = (
@@ -471,18 +475,28 @@ class TrialLedger:
         self, run: RunningTrial, epoch: int, value: float, metrics: Mapping[str, float]
     ) -> Rung | None:
         budget = run.search.spec.get("budget", {})
-        epochs, steps = budget.get("epochs"), budget.get("steps")
-        reports = (
-            epochs
-            if epochs is not None
-            else (min(budget.get("evals", 10), steps) if steps else None)
-        )
-        return rung_of(run.schedule, epoch, value, metrics, reports, steps)
+        reports, steps = _reports(budget), budget.get("steps")
+        pruner = run.study.pruner
+        probe_rung = isinstance(pruner, AnnealProbePruner) and pruner.probes_at(epoch, reports)
+        return rung_of(run.schedule, epoch, value, metrics, reports, steps, probe_rung=probe_rung)
 
-    def _rung_says(self, run: RunningTrial, pruner: ScheduleAwarePruner, rung: Rung) -> bool:
+    def _probe_says(self, run: RunningTrial, pruner: AnnealProbePruner, rung: Rung) -> bool:
+        """The anneal pruner: at a probe rung, the annealed value among the others' (one
+        statement); without one (the code offered no probe) the schedule-aware rule; elsewhere
+        no decision."""
+        if not pruner.probes_at(rung.epoch, _reports(run.search.spec.get("budget", {}))):
+            return False
+        if rung.probe_value is None:
+            return self._rung_says(run, pruner, rung)
+        return self._rung_says(run, pruner, rung, annealed=True)
+
+    def _rung_says(
+        self, run: RunningTrial, pruner: ScheduleAwarePruner, rung: Rung, *, annealed: bool = False
+    ) -> bool:
         """The schedule-aware pruner on this rung: one statement (none in the warm-up)."""
         if not pruner.judges(rung.epoch):
             return False
+        value = rung.probe_value if annealed and rung.probe_value is not None else rung.value
 
         def standing() -> store.RungStanding:
             with store.transaction(self.engine) as conn:
@@ -492,8 +506,9 @@ class TrialLedger:
                     rung.epoch,
                     trial_number=run.number,
                     decay_floor=rung.decay_floor,
-                    value=rung.value,
+                    value=value,
                     maximize=run.search.direction == "maximize",
+                    annealed=annealed,
                 )
 
         found = self.retry(standing, "read the rung")
@@ -517,3 +532,11 @@ class TrialLedger:
             known = (n_complete, fresh)
             self._completed[run.search.id] = known
         return known[1]
+
+
+def _reports(budget: Mapping[str, Any]) -> int | None:
+    """How many reports a trial of a search with this budget gives (None: the code decides)."""
+    epochs, steps = budget.get("epochs"), budget.get("steps")
+    if epochs is not None:
+        return int(epochs)
+    return min(int(budget.get("evals", 10)), int(steps)) if steps else None

@@ -27,6 +27,7 @@ class TrialBackend:
         self.last_value: float | None = None
         self.diverged: tuple[int, float] | None = None  # (report index, value)
         self.pruned = False
+        self.probe_updates = 0  # the anneal probes' updates so far (reports carry the total)
 
     @property
     def stopped(self) -> bool:
@@ -45,6 +46,9 @@ class TrialBackend:
             self.diverged = (index, value)
             return True
         self.last_value = value
+        probed = metrics.get("probe_updates")
+        if probed is not None and math.isfinite(probed):
+            self.probe_updates = max(self.probe_updates, int(probed))
         self.pruned = self.decide(index, step, metrics, value)
         return self.pruned
 
