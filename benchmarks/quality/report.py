@@ -182,15 +182,16 @@ def _task_section(
         f"per search ({t['steps_per_epoch']} per epoch).",
         "",
         "| arm | regret mean | std | min | max | true score mean | updates used (mean) | "
+        "updates saved by pruning (probe updates, share of saved) | "
         "trials (pruned, failed) | picked a baseline | search wall s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for arm in arms:
         r = t["arms"][arm]
         g = r["regret"]
         lines.append(
             f"| {arm} | {_f(g['mean'])} | {_f(g['std'])} | {_f(g['min'])} | {_f(g['max'])} | "
-            f"{_f(r['true']['mean'])} | {_f(r['steps']['mean'], 0)} | "
+            f"{_f(r['true']['mean'])} | {_f(r['steps']['mean'], 0)} | {_saved(r)} | "
             f"{_f(r['trials']['mean'], 1)} ({_f(r['pruned']['mean'], 1)}, "
             f"{_f(r['failed']['mean'], 1)}) | {r['picked_baseline']} | "
             f"{_f(r['wall_s']['mean'], 1)} |"
@@ -216,7 +217,23 @@ def _task_section(
         f"{DEFAULTS_ARM} vs {PLAIN_ARM}: {d['wins']} wins, {d['ties']} ties, {d['losses']} losses.",
         "",
     ]
+    for arm, v in t.get("versus_defaults", {}).items():
+        if arm != PLAIN_ARM:
+            lines += [
+                f"{arm} vs {DEFAULTS_ARM}: {v['wins']} wins, {v['ties']} ties, "
+                f"{v['losses']} losses.",
+                "",
+            ]
     return lines
+
+
+def _saved(r: Mapping[str, Any]) -> str:
+    """Updates the pruner saved, and the probes' updates (their share of the saved ones)."""
+    if "saved_steps" not in r:  # a run from before these figures
+        return "n/a"
+    saved, probes = r["saved_steps"]["mean"], r["probe_steps"]["mean"]
+    share = f", {100 * probes / saved:.1f} %" if saved and probes else ""
+    return f"{_f(saved, 0)} ({_f(probes, 0)}{share})"
 
 
 def _picks(picks: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -101,6 +101,7 @@ def _task_summary(
     rows: list[dict[str, Any]] = []
     wins = dict.fromkeys(arms, 0)
     duel = {"wins": 0, "ties": 0, "losses": 0}
+    versus = {a: {"wins": 0, "ties": 0, "losses": 0} for a in arms if a != DEFAULTS_ARM}
     for seed in seeds:
         scores = {a: true_score(by[a, seed], bench) for a in arms if (a, seed) in by}
         top = best_score(list(scores.values()), direction)
@@ -111,6 +112,10 @@ def _task_summary(
         if DEFAULTS_ARM in scores and PLAIN_ARM in scores:
             r = regret(scores[DEFAULTS_ARM], scores[PLAIN_ARM], direction)
             duel["wins" if r < 0 else "ties" if r == 0 else "losses"] += 1
+        for arm, tally in versus.items():  # each arm against lrsearch's defaults, per seed
+            if arm in scores and DEFAULTS_ARM in scores:
+                r = regret(scores[arm], scores[DEFAULTS_ARM], direction)
+                tally["wins" if r < 0 else "ties" if r == 0 else "losses"] += 1
     arm_rows = {}
     for arm in arms:
         ps = [p for p in mine if p.run.arm == arm]
@@ -138,6 +143,7 @@ def _task_summary(
         "arms": arm_rows,
         "seeds": rows,
         "defaults_vs_plain": duel,
+        "versus_defaults": versus,
         "early_vs_final": _early_final(mine, bench),
         "lr_range": _lr_range(mine, bench),
         "separation": _separation(mine, bench),

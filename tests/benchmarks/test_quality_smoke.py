@@ -18,6 +18,7 @@ TASKS = {"charlm", "noisy-digits", "sort-transformer"}
 ARMS = {
     "defaults",
     "schedule-pruner",
+    "anneal-pruner",
     "confirm",
     "no-baselines",
     "no-pruner",
