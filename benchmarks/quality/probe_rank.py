@@ -22,9 +22,10 @@ import argparse
 import json
 import math
 import platform
+import statistics
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -146,22 +147,36 @@ def rank_figures(
     ended = [r for r in runs if not r.diverged and len(r.curve) == bench.epochs]
     sign = -1.0 if bench.direction == "maximize" else 1.0
     finals = [sign * r.curve[-1] for r in ended]
+    top = sorted(finals)[: max(1, len(finals) // 4)][-1] if finals else math.inf
     rungs: dict[str, Any] = {}
     for rung in probe_rungs(bench.epochs):
         raw = [sign * r.curve[rung] for r in ended]
-        row: dict[str, Any] = {"fraction": (rung + 1) / bench.epochs, "raw": spearman(raw, finals)}
+        row: dict[str, Any] = {
+            "fraction": (rung + 1) / bench.epochs,
+            "raw": spearman(raw, finals),
+            "raw_top_pruned": _top_pruned(raw, finals, top),
+        }
         for share in shares:
-            annealed = [
-                sign * _annealed(r, rung, share) for r in ended
-            ]  # no probe (no decay left): the raw value, as the pruner takes it
+            # no probe (no decay left): the raw value, as the pruner takes it
+            annealed = [sign * _annealed(r, rung, share) for r in ended]
             row[f"annealed@{share:g}"] = spearman(annealed, finals)
+            row[f"annealed@{share:g}_top_pruned"] = _top_pruned(annealed, finals, top)
         rungs[str(rung)] = row
     return {
         "configs": len(runs),
         "ended": len(ended),
         "diverged": sum(r.diverged for r in runs),
+        "top_quarter": sum(f <= top for f in finals),
         "rungs": rungs,
+        "runs": [asdict(r) for r in runs],
     }
+
+
+def _top_pruned(scores: Sequence[float], finals: Sequence[float], top: float) -> int:
+    """How many configs that end in the top quarter (final <= ``top``; lower is better) score
+    worse than the median of all the configs' scores: those a median rule would cut there."""
+    median = statistics.median(scores)
+    return sum(s > median and f <= top for s, f in zip(scores, finals, strict=True))
 
 
 def _annealed(run: ConfigRun, rung: int, share: float) -> float:
@@ -185,23 +200,29 @@ def markdown(results: Mapping[str, Any]) -> str:
         "of the run's updates). The search's probes are "
         f"{PROBE_SHARE:g} of the run (`lrsearch.search.pruning.PROBE_SHARE`).",
         "",
-        "| task | rung (fraction of the run) | configs (diverged) | raw | "
+        "Each cell: rho, then (after the slash) how many of the configs that end in the top "
+        "quarter score worse than the median at that rung: the ones a median rule would cut.",
+        "",
+        "| task | rung (fraction of the run) | configs (diverged; top quarter) | raw | "
         + " | ".join(f"annealed, probe {s:g}" for s in shares)
         + " |",
         "|---|---|---|---|" + "---|" * len(shares),
     ]
     for name, figures in results["tasks"].items():
         for rung, row in figures["rungs"].items():
-            cells = [_rho(row["raw"])] + [_rho(row[f"annealed@{s:g}"]) for s in shares]
+            cells = [_cell(row, "raw")] + [_cell(row, f"annealed@{s:g}") for s in shares]
             lines.append(
                 f"| {name} | {int(rung) + 1} of {TASKS[name].epochs} ({row['fraction']:.2f}) | "
-                f"{figures['ended']} ({figures['diverged']}) | " + " | ".join(cells) + " |"
+                f"{figures['ended']} ({figures['diverged']}; {figures['top_quarter']}) | "
+                + " | ".join(cells)
+                + " |"
             )
     return "\n".join(lines) + "\n"
 
 
-def _rho(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+def _cell(row: Mapping[str, Any], key: str) -> str:
+    rho = row[key]
+    return ("n/a" if rho is None else f"{rho:.3f}") + f" / {row[key + '_top_pruned']}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
