@@ -228,3 +228,19 @@ def test_too_few_annealed_references_never_prune(rungs: Rungs) -> None:
     rungs.curve(102, {RUNG: 0.1}, {RUNG: LATE}, {RUNG: 0.1})  # the third one
     other = rungs.running(ScheduleSpec.create("wsd", lr=0.1))
     assert rungs.report(other, RUNG, 9.0, probe_value=9.0)[0] is True
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a non-finite probe_value (the probe diverged while annealing) is treated as "
+    "no probe value (pruning.rung_of) and the trial falls back to the schedule-aware rule on "
+    "its raw value, so a trial whose annealed value diverged can be kept",
+)
+@pytest.mark.parametrize("annealed", [math.inf, math.nan])
+def test_a_probe_that_diverged_is_the_worst_annealed_value(rungs: Rungs, annealed: float) -> None:
+    _population(rungs)
+    run = rungs.running(ScheduleSpec.create("wsd", lr=0.1))
+    # Raw 0.85: the schedule-aware fallback keeps it (2 of the 6 late decayers are better).
+    fallback = _standing(rungs, run, 0.85, decay_floor=LATE - SLACK)
+    assert fallback == store.RungStanding(6, 2)
+    assert rungs.report(run, RUNG, 0.85, probe_value=annealed)[0] is True

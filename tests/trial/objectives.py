@@ -85,5 +85,5 @@ def regression_probed(trial: lrsearch.Trial) -> float:
         opt.step()
         sched.step()
         if (step + 1) % max(1, steps // evals) == 0:
-            trial.report(step + 1, val_loss=float(loss))
-    return float(loss)
+            trial.report(step + 1, val_loss=float(loss.detach()))
+    return float(loss.detach())

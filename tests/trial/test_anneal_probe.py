@@ -26,6 +26,7 @@ from lrsearch.spec import parse_spec
 from lrsearch.store.models import epoch_metrics
 from lrsearch.tasks.registry import load_task
 from lrsearch.train.loop import run_task
+from lrsearch.train.task import TensorTask
 from lrsearch.trial import Trial, TrialBudget
 from lrsearch.trial.probe import ProbeHooks, ProbePlan
 from lrsearch.trial.torch_ops import anneal_probe
@@ -324,3 +325,45 @@ def test_a_function_trial_without_a_probe_runs_on_the_fallback(tmp_path: Path) -
     assert rows and all(r.probe_value is None for r in rows)  # decay left everywhere
     assert all(r.decay_left is not None for r in rows)
     assert all("probe_updates" not in t.user_attrs for t in trials)
+
+
+class _ModeRecorder(torch.nn.Module):
+    """A linear model that notes its train/eval mode in every forward made with gradients
+    (the loop's updates and the probe's, never the validations: those run under no_grad)."""
+
+    def __init__(self, modes: list[bool]) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(64, 10)
+        self.modes = modes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled():
+            self.modes.append(self.training)
+        return self.linear(x)  # type: ignore[no-any-return]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: lrsearch/train/loop.py run_task's probe train_step (_update on the probe's "
+    "batches) runs with the model in eval mode (evaluate() just set it) and never calls "
+    "model.train(): dropout and batch norm behave as in validation during the probe's updates",
+)
+def test_the_built_in_loops_probe_trains_in_train_mode() -> None:
+    digits = load_task("digits-mlp", {"hidden": 16})
+    modes: list[bool] = []
+    task = TensorTask(
+        "modes",
+        lambda: _ModeRecorder(modes),
+        digits.x_train,
+        digits.y_train,
+        digits.x_val,
+        digits.y_val,
+        digits.loss,
+        batch_size=digits.batch_size,
+    )
+    plan = ProbePlan((1, 3), 0.1)
+    cosine = ScheduleSpec.create("cosine", lr=0.1)
+    run_task(task, _trial(cosine, Recording(), plan, TrialBudget(epochs=6)))
+    per_epoch = -(-len(task.x_train) // task.batch_size)
+    assert len(modes) == 6 * per_epoch + 2 * plan.updates(6 * per_epoch)  # the probes ran
+    assert all(modes), f"{modes.count(False)} of {len(modes)} updates in eval mode"
