@@ -8,25 +8,21 @@ real search, reporting through the worker's ledger.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import optuna
 import pytest
 import sqlalchemy as sa
 
 from lrsearch import store
-from lrsearch.config import Settings
 from lrsearch.schedules import ScheduleSpec
 from lrsearch.search.factory import make_pruner
-from lrsearch.search.ledger import RunningTrial, TrialLedger
 from lrsearch.search.local import prepare_search
 from lrsearch.search.pruning import SLACK, ScheduleAwarePruner, decay_left, fraction_done
 from lrsearch.search.worker import run_worker
-from lrsearch.service.create import open_search
-from lrsearch.spec import SearchSpec, parse_spec
+from lrsearch.spec import parse_spec
 from lrsearch.store.models import epoch_metrics
+from tests.search.rungutil import Rungs, _spec
 
 
 @pytest.mark.parametrize(
@@ -79,69 +75,6 @@ def test_the_factory_names_it_schedule_with_optunas_warmup_and_startup() -> None
 
 
 # --------------------------------------------------------------------------- on a database
-
-
-def _spec(name: str, *, epochs: int, startup: int = 3) -> dict[str, Any]:
-    return {
-        "name": name,
-        "task": "digits-mlp",
-        "budget": {"trials": 2000, "epochs": epochs},
-        "search": {"sampler": "random", "seed": 0, "pruner": "schedule", "startup_trials": startup},
-        "space": {"families": ["constant", "cosine", "wsd"], "optimizers": ["sgd"]},
-        "baselines": False,
-    }
-
-
-class Rungs:
-    """A search with the schedule-aware pruner, its ledger, and reference curves in the table."""
-
-    def __init__(self, url: str, spec: SearchSpec) -> None:
-        store.upgrade(url)
-        self.ledger = TrialLedger(Settings(storage_url=url, db_retry_s=30, heartbeat_s=3600))
-        self.spec = spec
-        self.row = open_search(
-            self.ledger.engine,
-            self.ledger.storage,
-            spec,
-            metric="val_loss",
-            direction="minimize",
-            resume=False,
-        )
-        self.study = optuna.load_study(
-            study_name=spec.name, storage=self.ledger.storage, pruner=make_pruner(spec)
-        )
-
-    def curve(self, number: int, values: dict[int, float], decay: dict[int, float | None]) -> None:
-        """Another trial's rows: ``values`` and ``decay`` by epoch (None: a baseline's row)."""
-        rows = [
-            {
-                "search_id": self.row.id,
-                "trial_number": number,
-                "epoch": epoch,
-                "step": epoch + 1,
-                "value": value,
-                "decay_left": decay[epoch],
-            }
-            for epoch, value in values.items()
-        ]
-        with store.transaction(self.ledger.engine) as conn:
-            conn.execute(epoch_metrics.insert(), rows)
-
-    def running(self, schedule: ScheduleSpec) -> RunningTrial:
-        lease = self.ledger.claim(self.row, "w")
-        assert lease is not None
-        trial = self.ledger.ask(self.study, lease)
-        run = self.ledger.start(self.row, self.study, lease, trial)
-        assert run is not None
-        run.schedule = schedule
-        return run
-
-    def report(self, run: RunningTrial, epoch: int, value: float) -> tuple[bool, int]:
-        """The decision at ``epoch`` and the statements it took (no flush in between)."""
-        run.flushed_at = time.monotonic()
-        before = self.ledger.statements
-        prune = self.ledger.report(run, epoch, {"step": epoch + 1}, value)
-        return prune, self.ledger.statements - before
 
 
 @pytest.fixture

@@ -54,3 +54,36 @@ def prints(trial: lrsearch.Trial) -> float:
     print("a warning on stderr", file=sys.stderr)
     trial.report(10, val_loss=0.5)
     return 0.5
+
+
+def regression_probed(trial: lrsearch.Trial) -> float:
+    """:func:`regression`, offering the anneal pruner its probe (full-batch updates)."""
+    torch.manual_seed(trial.seed)
+    x = torch.randn(256, 4)
+    y = x @ torch.tensor([1.0, -2.0, 0.5, 3.0]) + 0.1
+    model = torch.nn.Linear(4, 1)
+    opt = trial.make_optimizer(model.parameters())
+    steps = trial.budget.steps or 60
+    sched = trial.scheduler(opt, steps)
+
+    def train_step() -> None:
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(x).squeeze(-1), y).backward()
+        opt.step()
+
+    def evaluate() -> dict[str, float]:
+        with torch.no_grad():
+            return {"val_loss": float(torch.nn.functional.mse_loss(model(x).squeeze(-1), y))}
+
+    trial.set_probe(model, opt, train_step, evaluate)
+    evals = trial.budget.evals
+    loss = torch.zeros(())
+    for step in range(steps):
+        loss = torch.nn.functional.mse_loss(model(x).squeeze(-1), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if (step + 1) % max(1, steps // evals) == 0:
+            trial.report(step + 1, val_loss=float(loss.detach()))
+    return float(loss.detach())
