@@ -147,7 +147,7 @@ def rung_of(
     probed: float | None = None
     if probe_rung:
         reported = metrics.get("probe_value")
-        if reported is not None and math.isfinite(reported):
+        if reported is not None:  # not finite: the probe diverged, the worst annealed value
             probed = float(reported)
         elif left < NO_PROBE_BELOW:  # nothing left to anneal: the value is its annealed value
             probed = value

@@ -93,7 +93,7 @@ def run_task(task: TensorTask, trial: Trial, length: RunLength | None = None) ->
         trial.set_probe(
             model,
             opt,
-            lambda: _update(task, model, opt, *next(probe_batches)),
+            lambda: _update(task, model.train(), opt, *next(probe_batches)),
             lambda: evaluate(task, model),
         )
     metrics: dict[str, float] = {}

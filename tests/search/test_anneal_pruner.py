@@ -230,12 +230,6 @@ def test_too_few_annealed_references_never_prune(rungs: Rungs) -> None:
     assert rungs.report(other, RUNG, 9.0, probe_value=9.0)[0] is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a non-finite probe_value (the probe diverged while annealing) is treated as "
-    "no probe value (pruning.rung_of) and the trial falls back to the schedule-aware rule on "
-    "its raw value, so a trial whose annealed value diverged can be kept",
-)
 @pytest.mark.parametrize("annealed", [math.inf, math.nan])
 def test_a_probe_that_diverged_is_the_worst_annealed_value(rungs: Rungs, annealed: float) -> None:
     _population(rungs)

@@ -342,12 +342,6 @@ class _ModeRecorder(torch.nn.Module):
         return self.linear(x)  # type: ignore[no-any-return]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: lrsearch/train/loop.py run_task's probe train_step (_update on the probe's "
-    "batches) runs with the model in eval mode (evaluate() just set it) and never calls "
-    "model.train(): dropout and batch norm behave as in validation during the probe's updates",
-)
 def test_the_built_in_loops_probe_trains_in_train_mode() -> None:
     digits = load_task("digits-mlp", {"hidden": 16})
     modes: list[bool] = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -497,6 +498,8 @@ class TrialLedger:
         if not pruner.judges(rung.epoch):
             return False
         value = rung.probe_value if annealed and rung.probe_value is not None else rung.value
+        if not math.isfinite(value):  # an anneal probe that diverged: worse than any other
+            value = -math.inf if run.search.direction == "maximize" else math.inf
 
         def standing() -> store.RungStanding:
             with store.transaction(self.engine) as conn:
