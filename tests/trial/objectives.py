@@ -29,7 +29,7 @@ def regression(trial: lrsearch.Trial) -> float:
         opt.step()
         sched.step()
         if (step + 1) % max(1, steps // evals) == 0:
-            trial.report(step + 1, val_loss=float(loss))
+            trial.report(step + 1, val_loss=float(loss.detach()))
     return float(loss)
 
 
