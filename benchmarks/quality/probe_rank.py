@@ -148,19 +148,21 @@ def rank_figures(
     sign = -1.0 if bench.direction == "maximize" else 1.0
     finals = [sign * r.curve[-1] for r in ended]
     top = sorted(finals)[: max(1, len(finals) // 4)][-1] if finals else math.inf
+    better = sorted(finals)[: len(finals) // 2][-1] if len(finals) > 1 else math.inf
+    good = [i for i, f in enumerate(finals) if f <= better]  # the better half, by final value
     rungs: dict[str, Any] = {}
     for rung in probe_rungs(bench.epochs):
-        raw = [sign * r.curve[rung] for r in ended]
-        row: dict[str, Any] = {
-            "fraction": (rung + 1) / bench.epochs,
-            "raw": spearman(raw, finals),
-            "raw_top_pruned": _top_pruned(raw, finals, top),
-        }
+        scores = {"raw": [sign * r.curve[rung] for r in ended]}
         for share in shares:
             # no probe (no decay left): the raw value, as the pruner takes it
-            annealed = [sign * _annealed(r, rung, share) for r in ended]
-            row[f"annealed@{share:g}"] = spearman(annealed, finals)
-            row[f"annealed@{share:g}_top_pruned"] = _top_pruned(annealed, finals, top)
+            scores[f"annealed@{share:g}"] = [sign * _annealed(r, rung, share) for r in ended]
+        row: dict[str, Any] = {"fraction": (rung + 1) / bench.epochs}
+        for key, values in scores.items():
+            row[key] = spearman(values, finals)
+            row[key + "_top_pruned"] = _top_pruned(values, finals, top)
+            row[key + "_better_half"] = spearman(
+                [values[i] for i in good], [finals[i] for i in good]
+            )
         rungs[str(rung)] = row
     return {
         "configs": len(runs),
@@ -200,8 +202,10 @@ def markdown(results: Mapping[str, Any]) -> str:
         "of the run's updates). The search's probes are "
         f"{PROBE_SHARE:g} of the run (`lrsearch.search.pruning.PROBE_SHARE`).",
         "",
-        "Each cell: rho, then (after the slash) how many of the configs that end in the top "
-        "quarter score worse than the median at that rung: the ones a median rule would cut.",
+        "Each cell: rho over all configs; in brackets rho over the configs that end in the "
+        "better half (where a search's late trials are, and where curves cross); after the "
+        "slash, how many of the configs that end in the top quarter score worse than the "
+        "median at that rung: the ones a median rule would cut.",
         "",
         "| task | rung (fraction of the run) | configs (diverged; top quarter) | raw | "
         + " | ".join(f"annealed, probe {s:g}" for s in shares)
@@ -221,8 +225,11 @@ def markdown(results: Mapping[str, Any]) -> str:
 
 
 def _cell(row: Mapping[str, Any], key: str) -> str:
-    rho = row[key]
-    return ("n/a" if rho is None else f"{rho:.3f}") + f" / {row[key + '_top_pruned']}"
+    return f"{_rho(row[key])} ({_rho(row.get(key + '_better_half'))}) / {row[key + '_top_pruned']}"
+
+
+def _rho(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import optuna
@@ -159,14 +159,17 @@ def rung_of(
 
 def probe_rungs(reports: int | None) -> tuple[int, ...]:
     """The report indexes (0-based) at which the ``anneal`` pruner probes and decides: the
-    reports nearest to ``PROBE_AT`` of the run, never the first one nor the last one.
+    second report (the first one past the warm-up, so that hopeless trials stop early, as
+    under the median pruner) and the reports nearest to ``PROBE_AT`` of the run; never the
+    first one nor the last one.
 
     >>> probe_rungs(8), probe_rungs(20), probe_rungs(3), probe_rungs(2)
-    ((2, 4), (6, 12), (1,), ())
+    ((1, 2, 4), (1, 6, 12), (1,), ())
     """
     if not reports or reports < 3:
         return ()
-    return tuple(sorted({min(reports - 2, max(1, round(f * reports) - 1)) for f in PROBE_AT}))
+    at = {min(reports - 2, max(1, round(f * reports) - 1)) for f in PROBE_AT}
+    return tuple(sorted(at | {1}))
 
 
 def probe_updates(total_updates: int) -> int:
@@ -179,8 +182,8 @@ def probe_updates(total_updates: int) -> int:
 
 
 class AnnealProbePruner(ScheduleAwarePruner):
-    """``search.pruner = "anneal"``: at the rungs of :func:`probe_rungs`, judge each trial by
-    the value it reaches when its LR is annealed now.
+    """``search.pruner = "anneal"``: judge each trial by the value it would reach if its LR
+    were annealed now, measured at the rungs of :func:`probe_rungs` and estimated in between.
 
     An **anneal probe** (lrsearch.trial.torch_ops.anneal_probe) copies the weights and the
     optimizer's state, takes the LR linearly from where it is down to the lowest LR the
@@ -191,12 +194,53 @@ class AnnealProbePruner(ScheduleAwarePruner):
     it would end at if its decay happened now: a constant schedule, or one already decayed
     (decay left under a factor 2), is its value as it stands and needs no probe.
 
-    Decisions are taken at the probe rungs only: there, a trial whose report carries an
-    annealed value is compared with the other trials' annealed values at that rung (one
-    indexed statement, like the schedule rule); one whose training code offered no probe
-    (Trial.set_probe) is judged by the schedule-aware rule instead (the fallback).
+    Between probes, a trial's annealed value is estimated from its last probe
+    (:class:`AnnealGain`): its value now plus the gain that probe measured, scaled by how much
+    of the decay left then is still ahead. So every rung past the warm-up decides, as Optuna's
+    median pruner does, on (measured or estimated) annealed values: a trial is compared with
+    the other trials' annealed values at that rung (one indexed statement, like the schedule
+    rule). A trial whose training code offered no probe (Trial.set_probe) and has decay left is
+    judged by the schedule-aware rule instead (the fallback).
     """
 
     def probes_at(self, epoch: int, reports: int | None) -> bool:
-        """Whether a report at ``epoch`` is a probe rung (where this pruner decides)."""
+        """Whether a report at ``epoch`` is a probe rung (where the trial runs a probe)."""
         return epoch >= self.warmup_rungs and epoch in probe_rungs(reports)
+
+
+@dataclass(frozen=True)
+class AnnealGain:
+    """What a trial's last anneal probe measured: the annealed value less the value
+    (``gain``; negative where annealing lowers a loss) and the decay left then."""
+
+    gain: float
+    decay_left: float
+
+    def estimate(self, value: float, decay_left: float) -> float:
+        """The annealed value of a later report: ``value`` plus the gain, scaled by the share
+        of the probe's decay left that is still ahead (none left: the value itself).
+
+        >>> AnnealGain(-0.4, 2.0).estimate(1.0, 1.0), AnnealGain(-0.4, 2.0).estimate(1.0, 0.0)
+        (0.8, 1.0)
+        """
+        if self.decay_left <= 0.0:
+            return value
+        return value + self.gain * min(1.0, max(0.0, decay_left) / self.decay_left)
+
+
+def anneal_rung(
+    rung: Rung, last: AnnealGain | None, probe_rung: bool
+) -> tuple[Rung, AnnealGain | None]:
+    """The anneal pruner's view of ``rung`` (from :func:`rung_of`) and the trial's gain after
+    it: a probe rung's finite annealed value measures a new gain; another rung gets its value
+    as annealed value when nothing is left to decay, else the estimate from the last gain, else
+    none (no probe yet: the schedule-aware fallback)."""
+    if probe_rung:
+        if rung.probe_value is not None and math.isfinite(rung.probe_value):
+            return rung, AnnealGain(rung.probe_value - rung.value, rung.decay_left)
+        return rung, last
+    if rung.decay_left < NO_PROBE_BELOW:
+        return replace(rung, probe_value=rung.value), last
+    if last is not None:
+        return replace(rung, probe_value=last.estimate(rung.value, rung.decay_left)), last
+    return rung, last

@@ -33,7 +33,7 @@ from lrsearch.store.models import epoch_metrics
 from tests.search.rungutil import Rungs, _spec
 
 EPOCHS = 9
-RUNG = 2  # probe_rungs(9) == (2, 5): the report at a third of the run
+RUNG = 2  # probe_rungs(9) == (1, 2, 5): 2 is the report at a third of the run
 EARLY, LATE = 1.0, 3.0  # decay left at RUNG: exponential-like, WSD-like
 
 # At RUNG: six early decayers look good raw (0.50 .. 0.55) and anneal a little (0.45 .. 0.50);
@@ -45,11 +45,11 @@ LATE_ANNEALED = [0.30, 0.32, 0.34, 0.36, 0.38, 0.40]
 
 
 def test_the_probe_rungs_and_the_factory() -> None:
-    assert probe_rungs(EPOCHS) == (RUNG, 5)
+    assert probe_rungs(EPOCHS) == (1, RUNG, 5)
     pruner = make_pruner(parse_spec(_spec("f", epochs=EPOCHS, startup=3, pruner="anneal")))
     assert isinstance(pruner, AnnealProbePruner)
     assert (pruner.min_references, pruner.warmup_rungs) == (3, 1)
-    assert [e for e in range(EPOCHS) if pruner.probes_at(e, EPOCHS)] == [RUNG, 5]
+    assert [e for e in range(EPOCHS) if pruner.probes_at(e, EPOCHS)] == [1, RUNG, 5]
 
 
 @pytest.fixture
@@ -166,7 +166,7 @@ def test_a_non_probe_rung_makes_no_decision_and_no_statement(rungs: Rungs) -> No
         epochs = {e: 0.1 for e in range(EPOCHS) if e != RUNG}
         rungs.curve(400 + i, epochs, dict.fromkeys(epochs, LATE), epochs)
     run = rungs.running(ScheduleSpec.create("wsd", lr=0.1))
-    for epoch in (0, 1, 3, 4, 6, 7, 8):
+    for epoch in (0, 3, 4, 6, 7, 8):
         assert rungs.report(run, epoch, 9.0) == (False, 0), epoch
         assert rungs.report(run, epoch, 9.0, probe_value=9.0) == (False, 0), epoch
     assert rungs.report(run, RUNG, 9.0, probe_value=9.0)[0] is True  # the probe rung decides

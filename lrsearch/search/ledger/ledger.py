@@ -34,7 +34,14 @@ from lrsearch.search.ledger.asking import ask
 from lrsearch.search.ledger.opening import after_search, count_and_queue
 from lrsearch.search.ledger.reaping import WORKER_LOST, Reaper
 from lrsearch.search.ledger.sweeps import settle_sweep
-from lrsearch.search.pruning import AnnealProbePruner, Rung, ScheduleAwarePruner, rung_of
+from lrsearch.search.pruning import (
+    AnnealGain,
+    AnnealProbePruner,
+    Rung,
+    ScheduleAwarePruner,
+    anneal_rung,
+    rung_of,
+)
 from lrsearch.space import baseline_of
 from lrsearch.space.confirm import confirmation_of
 from lrsearch.space.lr_range import sweep_of
@@ -66,6 +73,7 @@ class RunningTrial:
     sweep_result: Any = None  # the sweep's SweepResult, once it ran: stored when recorded
     # The searched trial's schedule, once configured: its epochs carry their decay left.
     schedule: ScheduleSpec | None = None
+    anneal: AnnealGain | None = None  # the anneal pruner's: what the last probe measured
     epochs: list[tuple[int, Mapping[str, float], float]] = field(default_factory=list)
     flushed_at: float = field(default_factory=time.monotonic)
 
@@ -478,15 +486,17 @@ class TrialLedger:
         budget = run.search.spec.get("budget", {})
         reports, steps = _reports(budget), budget.get("steps")
         pruner = run.study.pruner
-        probe_rung = isinstance(pruner, AnnealProbePruner) and pruner.probes_at(epoch, reports)
-        return rung_of(run.schedule, epoch, value, metrics, reports, steps, probe_rung=probe_rung)
+        if not isinstance(pruner, AnnealProbePruner):
+            return rung_of(run.schedule, epoch, value, metrics, reports, steps)
+        probe_rung = pruner.probes_at(epoch, reports)
+        rung = rung_of(run.schedule, epoch, value, metrics, reports, steps, probe_rung=probe_rung)
+        if rung is not None:
+            rung, run.anneal = anneal_rung(rung, run.anneal, probe_rung)
+        return rung
 
     def _probe_says(self, run: RunningTrial, pruner: AnnealProbePruner, rung: Rung) -> bool:
-        """The anneal pruner: at a probe rung, the annealed value among the others' (one
-        statement); without one (the code offered no probe) the schedule-aware rule; elsewhere
-        no decision."""
-        if not pruner.probes_at(rung.epoch, _reports(run.search.spec.get("budget", {}))):
-            return False
+        """The anneal pruner: the (measured or estimated) annealed value among the others'
+        (one statement); without one (no probe yet, decay left) the schedule-aware rule."""
         if rung.probe_value is None:
             return self._rung_says(run, pruner, rung)
         return self._rung_says(run, pruner, rung, annealed=True)
