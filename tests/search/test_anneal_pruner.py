@@ -23,6 +23,7 @@ from lrsearch.search.ledger import RunningTrial
 from lrsearch.search.pruning import (
     NO_PROBE_BELOW,
     SLACK,
+    AnnealGain,
     AnnealProbePruner,
     ScheduleAwarePruner,
     decay_left,
@@ -160,16 +161,39 @@ def test_a_probe_rung_without_a_probe_value_falls_back_to_the_schedule_rule(
     assert row.decay_left == pytest.approx(LATE)
 
 
-def test_a_non_probe_rung_makes_no_decision_and_no_statement(rungs: Rungs) -> None:
+def test_between_probes_the_annealed_value_is_estimated_from_the_last_probe(
+    rungs: Rungs,
+) -> None:
     _population(rungs)
-    for i in range(6):  # references at every epoch: a decision there would prune
-        epochs = {e: 0.1 for e in range(EPOCHS) if e != RUNG}
-        rungs.curve(400 + i, epochs, dict.fromkeys(epochs, LATE), epochs)
-    run = rungs.running(ScheduleSpec.create("wsd", lr=0.1))
-    for epoch in (0, 3, 4, 6, 7, 8):
-        assert rungs.report(run, epoch, 9.0) == (False, 0), epoch
-        assert rungs.report(run, epoch, 9.0, probe_value=9.0) == (False, 0), epoch
-    assert rungs.report(run, RUNG, 9.0, probe_value=9.0)[0] is True  # the probe rung decides
+    after = RUNG + 1  # not a probe rung
+    assert after not in probe_rungs(EPOCHS)
+    for i in range(6):  # six trials' (estimated) annealed values there: 0.40 .. 0.45
+        rungs.curve(400 + i, {after: 0.9}, {after: LATE}, {after: 0.40 + 0.01 * i})
+    good = rungs.running(ScheduleSpec.create("wsd", lr=0.1))
+    assert rungs.report(good, 0, 9.0) == (False, 0)  # the warm-up rung: no query
+    assert rungs.report(good, RUNG, 0.85, probe_value=0.35)[0] is False  # gain -0.5
+    # WSD's stable phase: all of the probe's decay is still ahead, so the whole gain counts.
+    assert decay_left(good.schedule, (after + 1) / EPOCHS) == pytest.approx(LATE)  # type: ignore[arg-type]
+    prune, statements = rungs.report(good, after, 0.84)
+    assert prune is False and statements >= 1  # 0.34: better than all six
+    assert _row(rungs, good, after).probe_value == pytest.approx(0.34)
+    bad = rungs.running(ScheduleSpec.create("wsd", lr=0.1))
+    assert rungs.report(bad, RUNG, 0.85, probe_value=0.35)[0] is False
+    assert rungs.report(bad, after, 1.2)[0] is True  # 0.70: worse than all seven
+    # Code that never probed, with decay left: the schedule-aware rule, no annealed value.
+    unprobed = rungs.running(ScheduleSpec.create("wsd", lr=0.1))
+    prune, statements = rungs.report(unprobed, after, 0.85)
+    assert prune is False and statements >= 1  # raw 0.85 beats the six 0.9 (decay LATE)
+    assert _row(rungs, unprobed, after).probe_value is None
+
+
+def test_the_gain_estimate_shrinks_with_the_decay_still_ahead() -> None:
+    gain = AnnealGain(gain=-0.5, decay_left=2.0)
+    assert gain.estimate(1.0, 2.0) == pytest.approx(0.5)
+    assert gain.estimate(1.0, 1.0) == pytest.approx(0.75)
+    assert gain.estimate(1.0, 0.0) == 1.0  # decayed: the value is its annealed value
+    assert gain.estimate(1.0, 5.0) == pytest.approx(0.5)  # never more than the probe saw
+    assert AnnealGain(-0.5, 0.0).estimate(1.0, 1.0) == 1.0
 
 
 def test_a_decision_costs_the_same_statements_at_any_epoch_and_any_trial_count(

@@ -20,7 +20,7 @@ from lrsearch import store
 from lrsearch.config import Settings
 from lrsearch.schedules import ScheduleSpec
 from lrsearch.search.local import prepare_search
-from lrsearch.search.pruning import PROBE_SHARE, probe_rungs
+from lrsearch.search.pruning import NO_PROBE_BELOW, PROBE_SHARE, probe_rungs
 from lrsearch.search.worker import Worker, run_worker
 from lrsearch.spec import parse_spec
 from lrsearch.store.models import epoch_metrics
@@ -247,7 +247,9 @@ def _epoch_rows(url: str) -> list[Any]:
         with engine.connect() as conn:
             m = epoch_metrics.c
             return list(
-                conn.execute(sa.select(m.trial_number, m.epoch, m.decay_left, m.probe_value))
+                conn.execute(
+                    sa.select(m.trial_number, m.epoch, m.value, m.decay_left, m.probe_value)
+                )
             )
     finally:
         engine.dispose()
@@ -275,7 +277,7 @@ def test_a_search_with_the_anneal_pruner_probes_and_prunes(sqlite_url: str) -> N
     assert rungs == (1, 3)
     rows = _epoch_rows(sqlite_url)
     assert rows and all(r.decay_left is not None for r in rows)
-    assert all(r.probe_value is None for r in rows if r.epoch not in rungs)
+    _check_annealed_values(rows, rungs)
     probe_rows = [r for r in rows if r.epoch in rungs]
     assert probe_rows and all(r.probe_value is not None for r in probe_rows)
     trials = {t.number: t for t in trials_of(sqlite_url, "annealed")}
@@ -287,6 +289,21 @@ def test_a_search_with_the_anneal_pruner_probes_and_prunes(sqlite_url: str) -> N
     for t in trials.values():  # constant trials have no decay to probe
         if t.user_attrs["schedule"]["family"] == "constant":
             assert "probe_updates" not in t.user_attrs
+
+
+def _check_annealed_values(rows: list[Any], rungs: tuple[int, ...]) -> None:
+    """Nothing left to decay: the value is the annealed value; before the first probe rung,
+    with decay left, no annealed value; from the first probe rung on, one (measured at probe
+    rungs, estimated in between) for every trial that probed."""
+    first = min(rungs)
+    for r in rows:
+        if r.decay_left < NO_PROBE_BELOW:
+            assert r.probe_value == r.value, r
+        elif r.epoch < first:
+            assert r.probe_value is None, r
+    probed = {r.trial_number for r in rows if r.epoch == first and r.probe_value is not None}
+    later = [r for r in rows if r.trial_number in probed and r.epoch > first]
+    assert later and all(r.probe_value is not None for r in later)
 
 
 def _function_search(tmp_path: Path, function: str) -> tuple[str, list[Any]]:
@@ -313,7 +330,7 @@ def test_a_function_trial_that_offers_a_probe_gets_probe_values(tmp_path: Path) 
     rows = _epoch_rows(url)
     at_rungs = [r for r in rows if r.epoch in (1, 3)]
     assert at_rungs and all(r.probe_value is not None for r in at_rungs)
-    assert all(r.probe_value is None for r in rows if r.epoch not in (1, 3))
+    _check_annealed_values(rows, (1, 3))
     assert all(t.user_attrs.get("probe_updates", 0) >= 2 for t in trials)  # 2 x 1 update
 
 
@@ -322,8 +339,11 @@ def test_a_function_trial_without_a_probe_runs_on_the_fallback(tmp_path: Path) -
     assert len(trials) == 6 and all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
     assert any(t.state.name == "COMPLETE" and len(t.intermediate_values) == 6 for t in trials)
     rows = _epoch_rows(url)
-    assert rows and all(r.probe_value is None for r in rows)  # decay left everywhere
     assert all(r.decay_left is not None for r in rows)
+    # No probe ever: an annealed value only where nothing is left to decay (the value itself).
+    left = [r for r in rows if r.decay_left >= NO_PROBE_BELOW]
+    assert left and all(r.probe_value is None for r in left)
+    assert all(r.probe_value == r.value for r in rows if r.decay_left < NO_PROBE_BELOW)
     assert all("probe_updates" not in t.user_attrs for t in trials)
 
 
