@@ -30,7 +30,7 @@ def regression(trial: lrsearch.Trial) -> float:
         sched.step()
         if (step + 1) % max(1, steps // evals) == 0:
             trial.report(step + 1, val_loss=float(loss.detach()))
-    return float(loss)
+    return float(loss.detach())
 
 
 def reports_only(trial: lrsearch.Trial) -> None:
