@@ -99,8 +99,11 @@ epoch_metrics = sa.Table(
     # The value the trial reached when its LR was annealed at this epoch (the anneal pruner's
     # probe rungs; NULL elsewhere): the anneal pruner compares these.
     sa.Column("probe_value", sa.Float, nullable=True),
-    sa.Index("ix_lr_epoch_metrics_rung", "search_id", "epoch", "decay_left", "value"),
-    sa.Index("ix_lr_epoch_metrics_probe", "search_id", "epoch", "probe_value"),
+    # Set when the trial completes (in the transaction that counts it): lrsearch's pruners,
+    # like Optuna's median pruner, compare a trial only with completed trials.
+    sa.Column("complete", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_lr_epoch_metrics_rung", "search_id", "epoch", "complete", "decay_left", "value"),
+    sa.Index("ix_lr_epoch_metrics_probe", "search_id", "epoch", "complete", "probe_value"),
 )
 
 # The classic baselines of a search, opened once its own trials are all finished: each one's

@@ -178,8 +178,17 @@ def counted_complete(
     confirming: Confirming,
 ) -> None:
     """A complete trial may become the best (not a confirmation), and one of the search's own
-    may enter its leaders. Shared by recording a trial and the reaper counting one."""
-    if outcome is not Outcome.COMPLETE or value is None or config is None:
+    may enter its leaders; its epoch rows become references of the pruners. Shared by
+    recording a trial and the reaper counting one."""
+    if outcome is not Outcome.COMPLETE:
+        return
+    m = epoch_metrics.c
+    conn.execute(
+        epoch_metrics.update()
+        .where(m.search_id == search.id, m.trial_number == trial_number)
+        .values(complete=True)
+    )
+    if value is None or config is None:
         return
     if confirming.key is None:
         update_best(conn, search, trial_number, value, config)

@@ -1,14 +1,16 @@
 """One rung of a search, as the schedule-aware pruner reads it: one aggregate statement.
 
 A trial's standing at a rung (an epoch index) is how many comparable trials reported that rung
-and how many of them did better. Comparable: another trial of the search whose row carries a
-``decay_left`` of at least the given floor (baselines carry none). The statement reads one range
-of ``ix_lr_epoch_metrics_rung`` (search_id, epoch, decay_left, value) and returns one row, so
-a decision costs one round trip at epoch 1 or 500, with 10 trials or 100,000.
+and how many of them did better. Comparable: another completed trial of the search (as with
+Optuna's median pruner: the survivors set the bar, not the trials pruned on the way) whose row
+carries a ``decay_left`` of at least the given floor (baselines carry none). The statement reads
+one range of ``ix_lr_epoch_metrics_rung`` (search_id, epoch, complete, decay_left, value) and
+returns one row, so a decision costs one round trip at epoch 1 or 500, with 10 trials or
+100,000.
 
 The anneal pruner's standing (``annealed=True``) compares ``probe_value`` instead, over the
-trials whose row carries one at that rung: one range of ``ix_lr_epoch_metrics_probe``
-(search_id, epoch, probe_value).
+completed trials whose row carries one at that rung: one range of
+``ix_lr_epoch_metrics_probe`` (search_id, epoch, complete, probe_value).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def rung_standing(
     m = epoch_metrics.c
     column = m.probe_value if annealed else m.value
     beats = column > value if maximize else column < value
-    where = [m.search_id == search_id, m.epoch == epoch]
+    where = [m.search_id == search_id, m.epoch == epoch, m.complete.is_(True)]
     if not annealed:
         where.append(m.decay_left >= decay_floor)
     query = sa.select(

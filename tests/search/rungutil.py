@@ -60,9 +60,12 @@ class Rungs:
         values: dict[int, float],
         decay: dict[int, float | None],
         probe: Mapping[int, float | None] | None = None,
+        *,
+        complete: bool = True,
     ) -> None:
         """Another trial's rows: ``values``, ``decay`` and (optional) ``probe`` values by
-        epoch (decay None: a baseline's row)."""
+        epoch (decay None: a baseline's row); ``complete``: the trial completed (only then
+        are its rows references of the pruners)."""
         rows = [
             {
                 "search_id": self.row.id,
@@ -72,6 +75,7 @@ class Rungs:
                 "value": value,
                 "decay_left": decay[epoch],
                 "probe_value": (probe or {}).get(epoch),
+                "complete": complete,
             }
             for epoch, value in values.items()
         ]

@@ -30,6 +30,7 @@ from lrsearch.search.pruning import (
     probe_rungs,
 )
 from lrsearch.spec import parse_spec
+from lrsearch.store import Outcome
 from lrsearch.store.models import epoch_metrics
 from tests.search.rungutil import Rungs, _spec
 
@@ -133,9 +134,13 @@ def test_a_constant_trial_is_judged_on_its_raw_value_and_stores_it_as_annealed(
     assert rungs.report(bad, RUNG, 0.6)[0] is True
     assert _row(rungs, bad, RUNG).probe_value == 0.6
     good = rungs.running(constant)
-    assert rungs.report(good, RUNG, 0.35)[0] is False  # 3 of 13 annealed values better
+    assert (
+        rungs.report(good, RUNG, 0.35)[0] is False
+    )  # 3 of the 12 completed trials' annealed values better
     assert _row(rungs, good, RUNG).probe_value == 0.35
-    # Both stored annealed values are now references of the others.
+    # A running trial's annealed value is no reference; once it completes, it is one.
+    assert _standing(rungs, bad, 0.6, decay_floor=0.0, annealed=True) == store.RungStanding(12, 12)
+    assert rungs.ledger.finish(good, Outcome.COMPLETE, value=0.35, config={"x": 1})
     annealed = _standing(rungs, bad, 0.6, decay_floor=0.0, annealed=True)
     assert annealed == store.RungStanding(13, 13)
 

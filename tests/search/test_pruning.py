@@ -21,6 +21,7 @@ from lrsearch.search.local import prepare_search
 from lrsearch.search.pruning import SLACK, ScheduleAwarePruner, decay_left, fraction_done
 from lrsearch.search.worker import run_worker
 from lrsearch.spec import parse_spec
+from lrsearch.store import Outcome
 from lrsearch.store.models import epoch_metrics
 from tests.search.rungutil import Rungs, _spec
 
@@ -226,3 +227,28 @@ def test_a_search_with_the_schedule_pruner_runs_and_prunes(sqlite_url: str) -> N
     finally:
         engine.dispose()
     assert missing == 0  # every searched trial's epochs carry their decay left
+
+
+def test_only_completed_trials_set_the_bar(rungs: Rungs) -> None:
+    """As with Optuna's median pruner, the references are completed trials: rows of trials
+    still running or pruned never count, and a trial's rows count once it completes."""
+    for i in range(6):  # six trials pruned or running: far better, but not references
+        rungs.curve(500 + i, {3: 0.1}, {3: LATE}, complete=False)
+    for i in range(3):
+        rungs.curve(600 + i, {3: 0.9}, {3: LATE})
+    run = rungs.running(ScheduleSpec.create("wsd", lr=0.1))
+    assert rungs.report(run, 3, 0.5)[0] is False  # better than the three completed ones
+    done = rungs.running(ScheduleSpec.create("wsd", lr=0.1))
+    rungs.report(done, 3, 0.2)
+    assert rungs.ledger.finish(done, Outcome.COMPLETE, value=0.2, config={"x": 1})
+    with store.transaction(rungs.ledger.engine) as conn:
+        standing = store.rung_standing(
+            conn,
+            rungs.row.id,
+            3,
+            trial_number=run.number,
+            decay_floor=LATE - SLACK,
+            value=0.5,
+            maximize=False,
+        )
+    assert standing == store.RungStanding(references=4, better=1)  # the completed trial counts
