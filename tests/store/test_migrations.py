@@ -79,3 +79,45 @@ def test_downgrade_to_0001_keeps_the_searches(db_url: str) -> None:
     upgrade_lrsearch(engine)
     assert store.get_search(engine, "old").n_complete == 2
     engine.dispose()
+
+
+def test_upgrade_from_0007_marks_the_completed_trials_rows(db_url: str) -> None:
+    """0008: the pruners' references are completed trials; rows written before it are marked
+    from their trial's lease, and the downgrade drops the new columns."""
+    engine = store.make_engine(db_url)
+    upgrade_lrsearch(engine, "0007")
+    _seed_revision_0001(engine)
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        for number, status in ((0, "complete"), (1, "pruned"), (2, "running")):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO lr_trials (search_id, trial_number, worker, status, "
+                    "claimed_at, heartbeat_at) SELECT id, :n, 'w', :s, :t, :t FROM lr_searches"
+                ),
+                {"n": number, "s": status, "t": now},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO lr_epoch_metrics (search_id, trial_number, epoch, step, value, "
+                    "decay_left) SELECT id, :n, 1, 10, 0.5, 1.0 FROM lr_searches"
+                ),
+                {"n": number},
+            )
+    upgrade_lrsearch(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT trial_number, complete, probe_value FROM lr_epoch_metrics "
+                "ORDER BY trial_number"
+            )
+        ).all()
+    assert [(n, bool(c), p) for n, c, p in rows] == [
+        (0, True, None),
+        (1, False, None),
+        (2, False, None),
+    ]
+    downgrade_lrsearch(engine, "0007")
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("lr_epoch_metrics")}
+    assert "complete" not in columns and "probe_value" not in columns
+    engine.dispose()
