@@ -8,7 +8,7 @@ that decayed early, and late decayers are pruned before they get there.
 Every schedule here is a known function of the budget fraction, so at each report the trial's
 **decay left** is known: ``log10(LR now / lowest LR still ahead)`` (both floored at
 ``FLOOR`` x the peak; reduce-on-plateau, whose future is unknown, counts its ``min_ratio`` as
-reachable). A trial at a rung is compared only with the other trials' values at that rung whose
+reachable). A trial at a rung is compared only with the completed trials' values at that rung whose
 decay left is at least its own, less ``SLACK``: trials at least as far from their annealing as
 it is. If it is worse than ``percentile`` of those, its coming decay cannot be the excuse, and it
 is pruned. A constant schedule (nothing left to decay) is compared with every trial; a cosine
@@ -198,7 +198,7 @@ class AnnealProbePruner(ScheduleAwarePruner):
     (:class:`AnnealGain`): its value now plus the gain that probe measured, scaled by how much
     of the decay left then is still ahead. So every rung past the warm-up decides, as Optuna's
     median pruner does, on (measured or estimated) annealed values: a trial is compared with
-    the other trials' annealed values at that rung (one indexed statement, like the schedule
+    the completed trials' annealed values at that rung (one indexed statement, like the schedule
     rule). A trial whose training code offered no probe (Trial.set_probe) and has decay left is
     judged by the schedule-aware rule instead (the fallback).
     """
