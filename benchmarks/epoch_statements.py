@@ -1,4 +1,4 @@
-"""Database statements per epoch of a worker: without a pruner, the median and the schedule pruner.
+"""Database statements per epoch of a worker: without a pruner and with each pruner of lrsearch.
 
     PYTHONPATH=. .venv/bin/python benchmarks/epoch_statements.py
 
@@ -51,7 +51,7 @@ def _run(pruner: str, epochs: int) -> tuple[int, int]:
 
 
 def main(epochs: int = 10) -> None:
-    for pruner in ("none", "median", "schedule"):
+    for pruner in ("none", "median", "schedule", "anneal"):
         small, large = _run(pruner, epochs), _run(pruner, 2 * epochs)
         per_epoch = (large[0] - small[0]) / max(1, large[1] - small[1])
         print(
