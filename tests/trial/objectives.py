@@ -13,6 +13,12 @@ from lrsearch.trial import current
 def regression(trial: lrsearch.Trial) -> float:
     """A tiny linear regression trained with the trial's optimizer and schedule."""
     assert current() is trial
+    return _fit(trial, probe=False)
+
+
+def _fit(trial: lrsearch.Trial, *, probe: bool) -> float:
+    """Full-batch updates of a linear model; with ``probe``, it offers the anneal pruner its
+    probe (the same full-batch update, and the loss as the evaluation)."""
     torch.manual_seed(trial.seed)
     x = torch.randn(256, 4)
     y = x @ torch.tensor([1.0, -2.0, 0.5, 3.0]) + 0.1
@@ -20,13 +26,24 @@ def regression(trial: lrsearch.Trial) -> float:
     opt = trial.make_optimizer(model.parameters())
     steps = trial.budget.steps or 60
     sched = trial.scheduler(opt, steps)
-    evals = trial.budget.evals
-    loss = torch.zeros(())
-    for step in range(steps):
+
+    def train_step() -> torch.Tensor:
         loss = torch.nn.functional.mse_loss(model(x).squeeze(-1), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
+        return loss
+
+    def evaluate() -> dict[str, float]:
+        with torch.no_grad():
+            return {"val_loss": float(torch.nn.functional.mse_loss(model(x).squeeze(-1), y))}
+
+    if probe:
+        trial.set_probe(model, opt, train_step, evaluate)
+    evals = trial.budget.evals
+    loss = torch.zeros(())
+    for step in range(steps):
+        loss = train_step()
         sched.step()
         if (step + 1) % max(1, steps // evals) == 0:
             trial.report(step + 1, val_loss=float(loss.detach()))
@@ -58,32 +75,4 @@ def prints(trial: lrsearch.Trial) -> float:
 
 def regression_probed(trial: lrsearch.Trial) -> float:
     """:func:`regression`, offering the anneal pruner its probe (full-batch updates)."""
-    torch.manual_seed(trial.seed)
-    x = torch.randn(256, 4)
-    y = x @ torch.tensor([1.0, -2.0, 0.5, 3.0]) + 0.1
-    model = torch.nn.Linear(4, 1)
-    opt = trial.make_optimizer(model.parameters())
-    steps = trial.budget.steps or 60
-    sched = trial.scheduler(opt, steps)
-
-    def train_step() -> None:
-        opt.zero_grad()
-        torch.nn.functional.mse_loss(model(x).squeeze(-1), y).backward()
-        opt.step()
-
-    def evaluate() -> dict[str, float]:
-        with torch.no_grad():
-            return {"val_loss": float(torch.nn.functional.mse_loss(model(x).squeeze(-1), y))}
-
-    trial.set_probe(model, opt, train_step, evaluate)
-    evals = trial.budget.evals
-    loss = torch.zeros(())
-    for step in range(steps):
-        loss = torch.nn.functional.mse_loss(model(x).squeeze(-1), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        if (step + 1) % max(1, steps // evals) == 0:
-            trial.report(step + 1, val_loss=float(loss.detach()))
-    return float(loss.detach())
+    return _fit(trial, probe=True)
