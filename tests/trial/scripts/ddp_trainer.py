@@ -28,7 +28,9 @@ try:
         trial.report(i, val_loss=float(metric) / dist.get_world_size())
 except lrsearch.TrialPruned:
     (marker / f"trial{trial.number}.rank{rank}.pruned").write_text(str(i))
+    dist.barrier()  # neither rank tears the group down while the other still uses it
     dist.destroy_process_group()
     raise
 (marker / f"trial{trial.number}.rank{rank}.done").write_text(str(trial.world_size))
+dist.barrier()
 dist.destroy_process_group()
