@@ -6,14 +6,17 @@
 For each task of the quality benchmark, ``--configs`` configs are drawn from lrsearch's space
 (the task's ``[space]``, Optuna's RandomSampler, a fixed seed) and each is trained once to the
 end on the built-in loop, with anneal probes of every ``--shares`` length at the anneal pruner's
-rungs (:func:`lrsearch.search.pruning.probe_rungs`: about 1/3 and 2/3 of the run). A probe puts
+rungs (:func:`lrsearch.search.pruning.probe_rungs`: the second report, about 1/3 and 2/3 of the
+run). A probe puts
 the model back as it was, so one run serves every probe length, and the curve is the one the
 trial trains without probes. A config with (almost) no LR decay left at a rung has its raw
 value as its annealed value, as the pruner has.
 
-The figures: over the configs that did not diverge, Spearman's rho between the final value and
-(a) the raw value at the rung, (b) the annealed value at the rung; and each probe length's cost
-as a share of a whole run. Writes DIR/probe-rank.json and DIR/probe-rank.md.
+The figures, over the configs that did not diverge: Spearman's rho between the final value and
+(a) the raw value at the rung, (b) the annealed value at the rung, over all configs and over
+those that end in the better half; and how many configs that end in the top quarter score worse
+than the median at the rung. Writes DIR/probe-rank.json (every config's curve) and
+DIR/probe-rank.md.
 """
 
 from __future__ import annotations

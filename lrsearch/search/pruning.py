@@ -31,13 +31,16 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from lrsearch.schedules import ScheduleSpec, lr_values
+from lrsearch.trial.probe import NO_PROBE_RATIO
 
 FLOOR = 1e-3  # an LR below a thousandth of the peak counts as fully decayed
 SLACK = math.log10(2.0)  # trials within a factor 2 of decay left count as comparable
 GRID = 1000  # the run rendered at this many points to find the lowest LR ahead
 PROBE_AT = (1 / 3, 2 / 3)  # the rungs probed, as fractions of a trial's reports
 PROBE_SHARE = 0.04  # a probe's updates, as a share of the trial's whole run
-NO_PROBE_BELOW = math.log10(2.0)  # decay left under this: the value is its annealed value
+# Decay left under this (an LR within NO_PROBE_RATIO of the lowest ahead): the value is its
+# annealed value, and the Trial runs no probe.
+NO_PROBE_BELOW = math.log10(NO_PROBE_RATIO)
 
 
 def decay_left(schedule: ScheduleSpec, fraction: float, lr_now: float | None = None) -> float:
@@ -71,8 +74,8 @@ class Rung:
     epoch: int
     value: float
     decay_left: float
-    # The value when annealed now (the anneal pruner's probe rungs only; None elsewhere, and
-    # when the training code offered no probe).
+    # The value when annealed now (the anneal pruner's: measured by a probe, or estimated from
+    # the last one; None under other pruners, and before any probe with decay left).
     probe_value: float | None = None
 
     @property
@@ -130,28 +133,15 @@ def rung_of(
     metrics: Mapping[str, float],
     reports: int | None,
     steps: int | None,
-    *,
-    probe_rung: bool = False,
 ) -> Rung | None:
-    """The rung of a report, or None when the schedule or the run's length is unknown.
-
-    At a ``probe_rung`` the rung's annealed value is the report's ``probe_value``, or the value
-    itself when the trial has (almost) no decay left; else it stays None."""
+    """The rung of a report, or None when the schedule or the run's length is unknown."""
     if schedule is None:
         return None
     step = metrics.get("step")
     fraction = fraction_done(epoch, int(step) if step is not None else None, reports, steps)
     if fraction is None:
         return None
-    left = decay_left(schedule, fraction, metrics.get("lr"))
-    probed: float | None = None
-    if probe_rung:
-        reported = metrics.get("probe_value")
-        if reported is not None:  # not finite: the probe diverged, the worst annealed value
-            probed = float(reported)
-        elif left < NO_PROBE_BELOW:  # nothing left to anneal: the value is its annealed value
-            probed = value
-    return Rung(epoch, value, left, probed)
+    return Rung(epoch, value, decay_left(schedule, fraction, metrics.get("lr")))
 
 
 # --------------------------------------------------------------------------- anneal probes
@@ -170,15 +160,6 @@ def probe_rungs(reports: int | None) -> tuple[int, ...]:
         return ()
     at = {min(reports - 2, max(1, round(f * reports) - 1)) for f in PROBE_AT}
     return tuple(sorted(at | {1}))
-
-
-def probe_updates(total_updates: int) -> int:
-    """How many updates one probe of a run of ``total_updates`` trains (at least 1).
-
-    >>> probe_updates(1000), probe_updates(10)
-    (40, 1)
-    """
-    return max(1, round(PROBE_SHARE * total_updates))
 
 
 class AnnealProbePruner(ScheduleAwarePruner):
@@ -229,16 +210,22 @@ class AnnealGain:
 
 
 def anneal_rung(
-    rung: Rung, last: AnnealGain | None, probe_rung: bool
+    rung: Rung, last: AnnealGain | None, probe_rung: bool, reported: float | None
 ) -> tuple[Rung, AnnealGain | None]:
     """The anneal pruner's view of ``rung`` (from :func:`rung_of`) and the trial's gain after
-    it: a probe rung's finite annealed value measures a new gain; another rung gets its value
-    as annealed value when nothing is left to decay, else the estimate from the last gain, else
-    none (no probe yet: the schedule-aware fallback)."""
+    it. At a probe rung the annealed value is the probe's (``reported``; not finite: the probe
+    diverged, the worst value), or the value itself when nothing is left to decay, and a finite
+    one measures a new gain; without either, none (the schedule-aware fallback). Another rung
+    gets its value when nothing is left to decay, else the estimate from the last gain, else
+    none (no probe yet)."""
     if probe_rung:
-        if rung.probe_value is not None and math.isfinite(rung.probe_value):
-            return rung, AnnealGain(rung.probe_value - rung.value, rung.decay_left)
-        return rung, last
+        if reported is None and rung.decay_left < NO_PROBE_BELOW:
+            reported = rung.value  # nothing left to anneal: measured without a probe
+        if reported is None:
+            return rung, last
+        finite = math.isfinite(reported)
+        gain = AnnealGain(reported - rung.value, rung.decay_left) if finite else last
+        return replace(rung, probe_value=float(reported)), gain
     if rung.decay_left < NO_PROBE_BELOW:
         return replace(rung, probe_value=rung.value), last
     if last is not None:

@@ -96,8 +96,9 @@ epoch_metrics = sa.Table(
     # pruner compares a trial only with trials that have at least as much decay left.
     # NULL keeps a row out of every reference set (baselines).
     sa.Column("decay_left", sa.Float, nullable=True),
-    # The value the trial reached when its LR was annealed at this epoch (the anneal pruner's
-    # probe rungs; NULL elsewhere): the anneal pruner compares these.
+    # The value the trial reaches when its LR is annealed at this epoch (the anneal pruner's:
+    # measured by a probe, or estimated from the last one; NULL under other pruners): the
+    # anneal pruner compares these.
     sa.Column("probe_value", sa.Float, nullable=True),
     # Set when the trial completes (in the transaction that counts it): lrsearch's pruners,
     # like Optuna's median pruner, compare a trial only with completed trials.

@@ -81,6 +81,16 @@ class SpecLR(LRScheduler):
         base = self._curve[step] if step < self.total_steps else self._end_lr
         return base * self.plateau.scale if self.plateau is not None else base
 
+    def lowest_ahead(self) -> tuple[float, float]:
+        """The LR of the next update and the lowest LR still ahead on the curve (for
+        reduce-on-plateau, whose future is the metric's: its floor, ``min_ratio`` x the peak),
+        for the group(s) with the largest initial LR."""
+        step = max(self.last_epoch, 0)
+        now = self.lr_for_step(step)
+        if self.plateau is not None:
+            return now, self.plateau.min_ratio * self.spec.lr
+        return now, min(min(self._curve[step:], default=self._end_lr), self._end_lr)
+
     def get_lr(self) -> list[float | Tensor]:
         lr = self.lr_for_step(max(self.last_epoch, 0))
         return [lr * ratio for ratio in self.group_ratios]
@@ -231,7 +241,7 @@ def anneal_probe(hooks: ProbeHooks, updates: int, end_scale: float, metric: str)
     >>> def step():
     ...     opt.zero_grad(); torch.nn.functional.mse_loss(model(x), y).backward(); opt.step()
     >>> def evaluate():
-    ...     return {"val_loss": float(torch.nn.functional.mse_loss(model(x), y))}
+    ...     return {"val_loss": float(torch.nn.functional.mse_loss(model(x), y).detach())}
     >>> before = evaluate()["val_loss"]
     >>> annealed = anneal_probe(ProbeHooks(model, opt, step, evaluate), 5, 0.0, "val_loss")
     >>> annealed < before == evaluate()["val_loss"]
@@ -267,14 +277,3 @@ def anneal_probe(hooks: ProbeHooks, updates: int, end_scale: float, metric: str)
             )
         return float(result[metric])
     return float(result)
-
-
-def lowest_ahead(scheduler: SpecLR) -> tuple[float, float]:
-    """The LR of the next update and the lowest LR still ahead on ``scheduler``'s curve (for
-    reduce-on-plateau, whose future is the metric's: its floor, ``min_ratio`` x the peak)."""
-    step = max(scheduler.last_epoch, 0)
-    now = scheduler.lr_for_step(step)
-    if scheduler.plateau is not None:
-        return now, scheduler.plateau.min_ratio * scheduler.spec.lr
-    ahead = scheduler._curve[step:] or [scheduler._end_lr]
-    return now, min(min(ahead), scheduler._end_lr)

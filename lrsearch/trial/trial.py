@@ -213,10 +213,10 @@ class Trial:
         schedulers = [s for s in self._schedulers if s.optimizer is hooks.optimizer]
         if not schedulers:
             return {}
-        from lrsearch.trial.torch_ops import anneal_probe, lowest_ahead
+        from lrsearch.trial.torch_ops import anneal_probe
 
         scheduler = schedulers[-1]
-        now, lowest = lowest_ahead(scheduler)
+        now, lowest = scheduler.lowest_ahead()
         if now <= 0.0 or now < NO_PROBE_RATIO * lowest:
             return {}
         updates = plan.updates(scheduler.total_steps)

@@ -488,18 +488,17 @@ class TrialLedger:
         pruner = run.study.pruner
         if not isinstance(pruner, AnnealProbePruner):
             return rung_of(run.schedule, epoch, value, metrics, reports, steps)
-        probe_rung = pruner.probes_at(epoch, reports)
-        rung = rung_of(run.schedule, epoch, value, metrics, reports, steps, probe_rung=probe_rung)
+        rung = rung_of(run.schedule, epoch, value, metrics, reports, steps)
         if rung is not None:
-            rung, run.anneal = anneal_rung(rung, run.anneal, probe_rung)
+            probe_rung = pruner.probes_at(epoch, reports)
+            reported = metrics.get("probe_value") if probe_rung else None
+            rung, run.anneal = anneal_rung(rung, run.anneal, probe_rung, reported)
         return rung
 
     def _probe_says(self, run: RunningTrial, pruner: AnnealProbePruner, rung: Rung) -> bool:
         """The anneal pruner: the (measured or estimated) annealed value among the others'
         (one statement); without one (no probe yet, decay left) the schedule-aware rule."""
-        if rung.probe_value is None:
-            return self._rung_says(run, pruner, rung)
-        return self._rung_says(run, pruner, rung, annealed=True)
+        return self._rung_says(run, pruner, rung, annealed=rung.probe_value is not None)
 
     def _rung_says(
         self, run: RunningTrial, pruner: ScheduleAwarePruner, rung: Rung, *, annealed: bool = False
