@@ -60,9 +60,10 @@ class SweepBackend(TrialBackend):
         self.losses: list[float] = []
         self.updates = 0
         self.trial_updates: int | None = None
+        self.planned = sweep.steps  # the sweep's updates, once the code says a trial's length
         self.ended_nonfinite = False
         self.without_lr = 0
-        self._beta = beta_for(sweep.steps)  # the sweep's planned points: read_sweep's window
+        self._beta: float | None = None  # the planned points' window (read_sweep's), at point 1
         self._average = 0.0
         self._watch = DivergenceWatch()
 
@@ -78,6 +79,7 @@ class SweepBackend(TrialBackend):
         self.updates = int(metrics.get("sweep_update", self.updates))
         if "trial_updates" in metrics:
             self.trial_updates = int(metrics["trial_updates"])
+            self.planned = self.sweep.sized(self.trial_updates).steps
         if not math.isfinite(loss):
             self.ended_nonfinite = True
             self.pruned = True
@@ -89,18 +91,20 @@ class SweepBackend(TrialBackend):
         row = {"epoch": index, "step": step, "lr": lr, "train_loss": loss}
         self.ledger.report(self.run, index, row, loss)
         diverged = self._diverged(loss)
-        self.pruned = self.updates >= self.sweep.steps or diverged
+        self.pruned = self.updates >= self.planned or diverged
         return self.pruned
 
     def _diverged(self, loss: float) -> bool:
         """The smoothed loss lost all the sweep's progress (space/lr_range.py), judged from
         MIN_POINTS reports on: the average is warming up before."""
+        if self._beta is None:
+            self._beta = beta_for(self.planned)
         self._average = self._beta * self._average + (1.0 - self._beta) * loss
         smoothed = self._average / (1.0 - self._beta ** len(self.losses))
         return self._watch.add(smoothed) and len(self.losses) >= MIN_POINTS
 
     def result(self) -> SweepResult:
-        reading = read_sweep(self.lrs, self.losses, self.ended_nonfinite, self.sweep.steps)
+        reading = read_sweep(self.lrs, self.losses, self.ended_nonfinite, self.planned)
         reason = None
         if self.without_lr and not self.lrs:
             reason = "the code never called trial.scheduler(): the LR never swept"

@@ -2,8 +2,12 @@
 
 With ``[search] lr_range = "auto"`` a search starts with ``lr_range_seeds`` sweeps per
 optimizer of the space (its first trials, queued when it is created): each trains from scratch
-for at most ``lr_range_steps`` updates while the LR grows exponentially from ``space.lr``'s low
-end to its high end (:class:`~lrsearch.schedules.RangeSweep`), reporting its loss as it goes.
+while the LR grows exponentially from ``space.lr``'s low end to its high end
+(:class:`~lrsearch.schedules.RangeSweep`), reporting its loss as it goes. A sweep's length
+follows from the budget: all sweeps together train at most ``lr_range_share`` (3 %) of the
+budget's updates (``budget.trials`` x the ``total_steps`` the code gives ``trial.scheduler``),
+each at least 16 and at most ``lr_range_steps`` (200) updates. On long trials that is the 200
+of a few hundred updates that LR finders use; on short ones the sweep is cut, not the budget.
 Pure numpy here: the agents run the sweeps, the ledger stores them and, when the last one
 ends, stores the range this module chooses; the searched trials then sample their peak LR
 from it (the space's bounds stay the outer limits).
@@ -86,7 +90,10 @@ def sweep_attrs(spec: SearchSpec) -> list[dict[str, Any]]:
         return []
     low, high = spec.space.lr
     budget = spec.budget
-    sweep = RangeSweep(low, high, spec.search.lr_range_steps, budget.epochs, budget.steps)
+    allowance = spec.search.lr_range_share * budget.trials / sweep_count(spec)
+    sweep = RangeSweep(
+        low, high, spec.search.lr_range_steps, budget.epochs, budget.steps, allowance
+    )
     shown = sweep.to_dict()
     return [
         {

@@ -121,6 +121,14 @@ class SearchOptions(_Strict):
     lr_range_steps: StrictInt = Field(
         200, ge=20, le=100_000, description="optimizer updates of one sweep (at most)"
     )
+    lr_range_share: float = Field(
+        0.03,
+        gt=0.0,
+        le=1.0,
+        allow_inf_nan=False,
+        description="the sweeps together train at most this share of the budget's updates "
+        "(budget.trials x a trial's updates); each sweep runs 16 to lr_range_steps updates",
+    )
     confirm: Confirm = Field(
         CONFIRM_OFF,
         description="re-run the top_k configs on fresh seeds after the search; the best is "

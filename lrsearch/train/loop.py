@@ -123,7 +123,7 @@ def _sweep(task: TensorTask, trial: Trial, length: RunLength) -> TrainResult:
 
     The scheduler is told the length a trial of the search trains (the sweep's
     ``trial_epochs``/``trial_steps``: what the sweep costs is counted in such trials); the
-    sweep itself runs ``trial.sweep.steps`` updates.
+    sweep itself runs ``trial.sweep.sized(that length).steps`` updates.
     """
     assert trial.sweep is not None
     torch.manual_seed(trial.seed)
@@ -134,11 +134,12 @@ def _sweep(task: TensorTask, trial: Trial, length: RunLength) -> TrainResult:
         length = RunLength(sweep.trial_epochs, sweep.trial_steps)  # one trial of the search
     total, _ = plan(task, length)
     scheduler = trial.scheduler(opt, total)
+    updates = sweep.sized(total).steps
     generator = torch.Generator(device="cpu").manual_seed(trial.seed)
     batches = _batches(task, generator, trial.device)
     loss_value = math.nan
     model.train()
-    for step in range(1, trial.sweep.steps + 1):
+    for step in range(1, updates + 1):
         loss = _update(task, model, opt, *next(batches))
         scheduler.step()
         loss_value = float(loss.item())

@@ -144,13 +144,14 @@ class SpecLR(LRScheduler):
 
 class SweepLR(SpecLR):
     """The LR range test's sweep as a scheduler: ``sweep``'s exponential curve over its own
-    ``sweep.steps`` updates, whatever ``total_steps`` the training code planned (kept as
-    ``trial_updates``: what the sweep costs is counted in trials of that length). Param groups
-    keep their LR ratios, as with :class:`SpecLR`; ``high`` is the largest group's peak.
+    updates (``sweep.sized(total_steps).steps``), whatever ``total_steps`` the training code
+    planned (kept as ``trial_updates``: the sweep's length follows from it, and what the sweep
+    costs is counted in trials of that length). Param groups keep their LR ratios, as with
+    :class:`SpecLR`; ``high`` is the largest group's peak.
     """
 
     def __init__(self, optimizer: Optimizer, sweep: RangeSweep, total_steps: int) -> None:
-        self.sweep, self.trial_updates = sweep, total_steps
+        self.sweep, self.trial_updates = sweep.sized(total_steps), total_steps
         super().__init__(optimizer, ScheduleSpec.create("constant", lr=sweep.high), total_steps)
 
     def _set_curve(self, spec: ScheduleSpec, total_steps: int) -> None:

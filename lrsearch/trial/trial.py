@@ -69,7 +69,8 @@ class Trial:
     ``direction``, ``study``, ``rank`` and ``world_size`` (torchrun).
 
     ``sweep`` is set on the LR range test's sweep trials: then ``scheduler()`` sweeps the LR
-    exponentially over ``sweep.steps`` updates, whatever length the code plans, and the sweep
+    exponentially over ``sweep.sized(total_steps).steps`` updates (the sweep's share of a
+    trial as long as the code plans: :class:`~lrsearch.schedules.RangeSweep`), and the sweep
     ends (``report()`` raises TrialPruned) once it went past them or its loss diverged. A sweep
     reads ``train_loss`` (or ``loss``, else the search's metric) from each report: code that
     reports often (``budget.steps`` and ``budget.evals`` are the sweep's) gives a finer curve.

@@ -16,7 +16,9 @@ import sqlalchemy as sa
 
 from lrsearch import store
 from lrsearch.config import Settings
-from lrsearch.errors import InvalidInputError
+from lrsearch.errors import InvalidInputError, ScheduleError
+from lrsearch.schedules import RangeSweep
+from lrsearch.schedules.sweep import MIN_SWEEP_STEPS
 from lrsearch.search.ledger import TrialLedger
 from lrsearch.search.local import prepare_search
 from lrsearch.search.worker import run_worker
@@ -59,6 +61,8 @@ def _range_spec(make_spec: SpecFactory, **search: Any) -> dict[str, Any]:
         ({"lr_range": "auto"}, {"lr": [0.01, 0.5]}, "search.lr_range", "less than 2 decades"),
         ({"lr_range_seeds": 0}, {}, "search.lr_range_seeds", ">= 1"),
         ({"lr_range_steps": 5}, {}, "search.lr_range_steps", ">= 20"),
+        ({"lr_range_share": 0}, {}, "search.lr_range_share", "> 0"),
+        ({"lr_range_share": 1.5}, {}, "search.lr_range_share", "<= 1"),
     ],
 )
 def test_spec_errors_name_the_field(
@@ -208,6 +212,52 @@ def test_a_task_that_never_diverges_within_the_range(
     assert chosen["divergence_lr"] is None and chosen["high"] == 1e-2
     assert chosen["low"] == pytest.approx(max(1e-6, min(chosen["steepest_lr"] / 10, 1e-2 / 10**3)))
     assert "never diverged within space.lr" in chosen["why"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("share", "each"),
+    [
+        (0.5, 30),  # 0.5 x 4 trials of 46 updates over 3 sweeps: 30 updates each (92 in all)
+        (1.0, 60),  # 61 allowed: lr_range_steps caps it
+        (0.03, 16),  # lrsearch's default share of a tiny budget: 1 update; the floor is 16
+    ],
+)
+def test_a_sweep_takes_its_share_of_the_budget(
+    sqlite_url: str, make_spec: SpecFactory, share: float, each: int
+) -> None:
+    data = _range_spec(make_spec, lr_range_share=share)  # lr_range_steps 60, 3 sweeps
+    data["space"] = {"families": ["constant"], "lr": [1e-6, 1e-2], "optimizers": ["sgd"]}
+    prepare_search(sqlite_url, parse_spec(data))
+    run_worker(sqlite_url, "rt", threads=1)
+    per_trial = 2 * steps_per_epoch(load_task("digits-mlp", {"hidden": 32}))
+    assert per_trial == 46
+    sweeps = [t for t in _study(sqlite_url, "rt").trials if SWEEP_ATTR in t.user_attrs]
+    # SGD below 1e-2 never diverges: every sweep runs its whole length, no more.
+    assert [t.user_attrs["sweep_updates"] for t in sweeps] == [each] * 3
+    with Backend.from_settings(Settings(storage_url=sqlite_url)) as backend:
+        view = lr_range_view(backend, "rt")
+    assert view["sweep_updates"] == 3 * each and view["trial_updates"] == per_trial
+    if each > 16:  # above the floor, never more than the share
+        assert view["sweep_updates"] <= share * 4 * per_trial
+    for curve in view["curves"]:  # the whole range swept in the shorter sweep
+        assert curve["lr"][0] == pytest.approx(1e-6) and curve["lr"][-1] == pytest.approx(1e-2)
+        assert len(curve["lr"]) == each
+
+
+def test_a_sweep_is_sized_from_the_trial_length_the_code_plans() -> None:
+    sweep = RangeSweep(1e-6, 1.0, 200, allowance=0.15)
+    assert sweep.sized(112).steps == 16  # floor(16.8)
+    assert sweep.sized(1_000).steps == 150
+    assert sweep.sized(10_000).steps == 200  # at most lr_range_steps
+    assert sweep.sized(10).steps == MIN_SWEEP_STEPS  # at least the floor
+    assert sweep.sized(None) is sweep  # the code never said: the longest sweep
+    assert RangeSweep(1e-6, 1.0, 200).sized(112).steps == 200  # no allowance: steps
+    assert RangeSweep.from_dict(sweep.to_dict()) == sweep
+    short = sweep.sized(112)
+    assert short.lr_at(0) == 1e-6 and short.lr_at(15) == pytest.approx(1.0)
+    with pytest.raises(ScheduleError, match="allowance"):
+        RangeSweep(1e-6, 1.0, 200, allowance=0.0)
 
 
 @pytest.mark.slow

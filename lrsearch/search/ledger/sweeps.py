@@ -16,6 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import Engine
 
 from lrsearch import store
+from lrsearch.schedules import RangeSweep
 from lrsearch.space.lr_range import (
     SweepReading,
     choose_range,
@@ -96,8 +97,9 @@ def _row_from_epochs(
 ) -> store.SweepRow:
     rows = store.epochs_of(engine, name, trial.number)
     points = [(r["lr"], r["train_loss"]) for r in rows if r["lr"] and r["train_loss"] is not None]
+    planned = RangeSweep.from_dict(info).sized(trial.user_attrs.get("sweep_trial_updates"))
     reading = read_sweep(
-        [lr for lr, _ in points], [loss for _, loss in points], False, int(info["steps"])
+        [lr for lr, _ in points], [loss for _, loss in points], False, planned.steps
     )
     updates = trial.user_attrs.get("sweep_updates", max((r["step"] for r in rows), default=0))
     outcome = Outcome.of_finished_state(trial.state)
