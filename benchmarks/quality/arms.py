@@ -134,7 +134,9 @@ def lrsearch_spec(job: SearchJob, trials: int) -> dict[str, Any]:
     }
     space = dict(job.task.space)
     if job.arm.lr_range:
-        search.update(lr_range="auto", lr_range_seeds=3, lr_range_steps=job.sizes.lr_range_steps)
+        search.update(lr_range="auto", lr_range_seeds=3)
+        if job.sizes.lr_range_steps is not None:  # None: lrsearch sizes its sweeps itself
+            search["lr_range_steps"] = job.sizes.lr_range_steps
         space["lr"] = list(WIDE_LR)
     return {
         "name": job.label,
