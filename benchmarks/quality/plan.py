@@ -104,7 +104,9 @@ class Arm:
     # [search] confirm = (top_k, seeds): the best mean of the top configs over fresh seeds is
     # the pick (benchmarks/quality/confirm.py); None: the best single trial.
     confirm: tuple[int, int] | None = None
-    lr_range: bool = False  # lr_range = "auto" over the default space.lr (WIDE_LR)
+    lr_range: bool = False  # lr_range = "auto" (the lr-range arm: over WIDE_LR, so wide_lr)
+    # space.lr = WIDE_LR, lrsearch's default range, instead of the task's hand-narrowed one.
+    wide_lr: bool = False
 
 
 ARMS: dict[str, Arm] = {
@@ -145,6 +147,14 @@ ARMS: dict[str, Arm] = {
             "lrsearch with lr_range = auto over the default space.lr [1e-6, 1]: 3 LR sweeps "
             "per optimizer first, their updates inside the arm's budget",
             lr_range=True,
+            wide_lr=True,
+        ),
+        Arm(
+            "wide",
+            "lrsearch",
+            "lrsearch defaults over the default space.lr [1e-6, 1], no LR range test: the "
+            "lr-range arm's counterfactual (defaults searches each task's hand-narrowed range)",
+            wide_lr=True,
         ),
         Arm(
             "plain-optuna",
@@ -156,9 +166,10 @@ ARMS: dict[str, Arm] = {
 }
 DEFAULTS_ARM, PLAIN_ARM, NO_PRUNER_ARM = "defaults", "plain-optuna", "no-pruner"
 CONFIRM_ARM = "confirm"
-LR_RANGE_ARM = "lr-range"
+LR_RANGE_ARM, WIDE_ARM = "lr-range", "wide"
 # The lr-range arm starts from lrsearch's default LR range, not the task's hand-picked one: the
-# range test is what is supposed to narrow it (by at least 2 decades, the target).
+# range test is what is supposed to narrow it (by at least 2 decades, the target). The
+# wide arm searches the same range without the test: what a user without it has.
 WIDE_LR = (1e-6, 1.0)
 
 
