@@ -230,3 +230,61 @@ def test_the_wide_arm_is_the_defaults_over_the_wide_range(
     text = (out / "quality.md").read_text("utf-8")
     assert "regret vs wide |" in text
     assert "Mean regret over the lr-range arm's seeds" in text
+
+
+@pytest.mark.slow
+def test_the_oracle_among_the_leaders_bounds_both_picks(
+    smoke: tuple[Path, dict[str, Any]],
+) -> None:
+    out, data = smoke
+    confirmations = {(c["task"], c["seed"]): c for c in data["confirmations"]}
+    for design in data["summary"]["confirmation"].values():
+        for row in design["searches"]:
+            c = confirmations[row["task"], row["seed"]]
+            leaders = c["leaders"][: design["top_k"]]
+            assert row["oracle_trial"] in leaders
+            # the best true mean among the leaders
+            truth = {n: sum(c["truth"][str(n)]) / len(c["truth"][str(n)]) for n in leaders}
+            assert truth[row["oracle_trial"]] == min(truth.values())  # val_loss: minimize
+            assert 0.0 <= row["regret_oracle"] <= row["regret_single"]
+            assert row["regret_oracle"] <= row["regret_confirmed"]
+        for a in [design["all"], *design["tasks"].values()]:
+            assert a["regret_oracle"] <= a["regret_single"]
+            assert a["regret_oracle"] <= a["regret_confirmed"]
+            if a["regret_single"]:
+                assert a["oracle_ratio"] == pytest.approx(a["regret_oracle"] / a["regret_single"])
+                assert a["oracle_ratio"] <= a["regret_ratio"]
+                assert a["oracle_ratio"] <= 1.0
+            else:
+                assert a["oracle_ratio"] is None
+    text = (out / "quality.md").read_text("utf-8")
+    assert "| regret, best of the k in truth | ratio at best |" in text
+    assert "no such rule" in text
+
+
+@pytest.mark.slow
+def test_a_recorded_run_renders_again(tmp_path: Path) -> None:
+    """--render recomputes the summary of a run recorded before the newer figures (no wide
+    arm, no spec per search): the oracle figures are computed from its raw numbers."""
+    recorded = REPO_ROOT / "benchmarks" / "results" / "quality-cpu.json"
+    command = ["-m", "benchmarks.quality", "--render", str(recorded), "--out", str(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, *command],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = json.loads((tmp_path / "quality.json").read_text("utf-8"))
+    text = (tmp_path / "quality.md").read_text("utf-8")
+    for design in data["summary"]["confirmation"].values():
+        for a in [design["all"], *design["tasks"].values()]:
+            assert a["regret_oracle"] <= min(a["regret_single"], a["regret_confirmed"])
+            assert a["oracle_ratio"] <= 1.0
+        if design["top_k"] == 1:  # one leader: the oracle is the single trial
+            assert design["all"]["oracle_ratio"] == 1.0
+    assert "| ratio at best |" in text
+    assert ("regret vs wide |" in text) == ("wide" in data["setup"]["arms"])
