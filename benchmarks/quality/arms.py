@@ -69,6 +69,8 @@ class SearchRun:
     trials: list[TrialRecord] = field(default_factory=list)
     # The lr-range arm: the range chosen per optimizer and the sweeps' updates (no curves).
     lr_range: dict[str, Any] | None = None
+    # The spec the search ran (lrsearch arms; absent from runs recorded before it was kept).
+    spec: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,13 +107,16 @@ def run_search(job: SearchJob) -> SearchRun:
     budget = job.sizes.nominal_trials * job.task.epochs * per_epoch
     cap = math.ceil(job.sizes.nominal_trials * job.sizes.trial_cap_factor)
     started = time.perf_counter()
-    ranged = None
+    ranged, spec = None, None
     if job.arm.kind == "plain":
         trials = plain_optuna_search(job.task, job.seed, budget, cap)
     else:
-        trials, ranged = lrsearch_search(job, per_epoch, budget, cap)
+        spec = lrsearch_spec(job, cap)
+        trials, ranged = lrsearch_search(job, spec, per_epoch, budget)
     wall = time.perf_counter() - started
-    return SearchRun(job.task.name, job.arm.name, job.seed, per_epoch, budget, wall, trials, ranged)
+    return SearchRun(
+        job.task.name, job.arm.name, job.seed, per_epoch, budget, wall, trials, ranged, spec
+    )
 
 
 # --------------------------------------------------------------------------- lrsearch arms
@@ -132,9 +137,12 @@ def lrsearch_spec(job: SearchJob, trials: int) -> dict[str, Any]:
             else {}
         ),
     }
-    space = dict(job.task.space)
     if job.arm.lr_range:
-        search.update(lr_range="auto", lr_range_seeds=3, lr_range_steps=job.sizes.lr_range_steps)
+        search.update(lr_range="auto", lr_range_seeds=3)
+        if job.sizes.lr_range_steps is not None:  # None: lrsearch sizes its sweeps itself
+            search["lr_range_steps"] = job.sizes.lr_range_steps
+    space = dict(job.task.space)
+    if job.arm.wide_lr:
         space["lr"] = list(WIDE_LR)
     return {
         "name": job.label,
@@ -150,10 +158,10 @@ def lrsearch_spec(job: SearchJob, trials: int) -> dict[str, Any]:
 
 
 def lrsearch_search(
-    job: SearchJob, per_epoch: int, budget: int, cap: int
+    job: SearchJob, written: dict[str, Any], per_epoch: int, budget: int
 ) -> tuple[list[TrialRecord], dict[str, Any] | None]:
     url = f"sqlite:///{job.workdir / (job.label + '.db')}"
-    spec = parse_spec(lrsearch_spec(job, cap))
+    spec = parse_spec(written)
     # The spec names metric and direction, so no child process needs to probe the task.
     with Backend.from_settings(Settings(storage_url=url)) as backend:
         create_search(backend, spec, SubmitPolicy.local(), resume=True)  # creates the file

@@ -17,7 +17,8 @@ one run measures which default to choose. Each confirmed config is then trained 
 ``truth_seeds`` further fresh seeds (the benchmark's retraining seeds): its true mean.
 Figures per search: both picks' true regret (against the task's best true score), the
 confirmation's extra compute (its updates over the search's budget), and whether each
-config's 95% interval covers its true mean.
+config's 95% interval covers its true mean. Also the regret of the leader with the best true
+mean (the oracle): the best that any rule picking among the same ``top_k`` leaders can do.
 """
 
 from __future__ import annotations
@@ -158,6 +159,10 @@ def summarize_confirmation(
             return None
         return reference - true[number] if maximize else true[number] - reference
 
+    # The oracle: the leader with the best true mean (ties: the better-ranked leader).
+    known = [t.number for t in c.leaders if t.number in true]
+    sign = -1.0 if maximize else 1.0
+    oracle = min(known, key=lambda n: sign * true[n]) if known else None
     covered = [
         s.interval[0] <= true[s.trial_number] <= s.interval[1]
         for s in stats
@@ -170,6 +175,8 @@ def summarize_confirmation(
         "confirmed_trial": winner,
         "regret_single": regret_of(single.number),
         "regret_confirmed": regret_of(winner),
+        "oracle_trial": oracle,
+        "regret_oracle": regret_of(oracle) if oracle is not None else None,
         "extra_compute": c.extra_steps() / c.run.budget_steps if c.run.budget_steps else None,
         "intervals": len(covered),
         "covered": sum(covered),
@@ -208,10 +215,13 @@ def summarize_designs(
 
 def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The issue's figures over searches: mean regrets (and their ratio), mean extra compute,
-    interval coverage."""
+    interval coverage; the oracle's mean regret over the same searches and its ratio."""
     both = [r for r in rows if r["regret_single"] is not None and r["regret_confirmed"] is not None]
     single = statistics.fmean(r["regret_single"] for r in both) if both else None
     confirmed = statistics.fmean(r["regret_confirmed"] for r in both) if both else None
+    # Where the single trial has a true mean so has the oracle (it is one of the leaders).
+    oracles = [r["regret_oracle"] for r in both if r.get("regret_oracle") is not None]
+    oracle = statistics.fmean(oracles) if both and len(oracles) == len(both) else None
     extra = [r["extra_compute"] for r in rows if r["extra_compute"] is not None]
     intervals = sum(r["intervals"] for r in rows)
     return {
@@ -219,6 +229,8 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "regret_single": single,
         "regret_confirmed": confirmed,
         "regret_ratio": confirmed / single if single and confirmed is not None else None,
+        "regret_oracle": oracle,
+        "oracle_ratio": oracle / single if single and oracle is not None else None,
         "changed_pick": sum(r["single_trial"] != r["confirmed_trial"] for r in rows),
         "extra_compute": statistics.fmean(extra) if extra else None,
         "intervals": intervals,

@@ -14,6 +14,7 @@ from benchmarks.quality.plan import (
     LR_RANGE_ARM,
     NO_PRUNER_ARM,
     PLAIN_ARM,
+    WIDE_ARM,
     WIDE_LR,
     BenchTask,
 )
@@ -145,7 +146,7 @@ def _task_summary(
         "defaults_vs_plain": duel,
         "versus_defaults": versus,
         "early_vs_final": _early_final(mine, bench),
-        "lr_range": _lr_range(mine, bench),
+        "lr_range": _lr_range(mine, bench, best),
         "separation": _separation(mine, bench),
     }
 
@@ -156,14 +157,17 @@ def _saved(p: Pick, epochs: int) -> int:
     return sum(max(0, full - (t.steps - t.probe_steps)) for t in p.kept if t.state == "PRUNED")
 
 
-def _lr_range(mine: Sequence[Pick], bench: BenchTask) -> dict[str, Any] | None:
+def _lr_range(mine: Sequence[Pick], bench: BenchTask, best: float) -> dict[str, Any] | None:
     """The issue's figures for the LR range test, per seed: the range chosen per optimizer,
     how many decades it cut from the default [1e-6, 1], the sweeps' share of the step budget,
-    and whether the range holds the peak LR the defaults arm picked (same task and seed)."""
+    whether the range holds the peak LR the defaults arm picked (same task and seed), and the
+    regret of its pick against the defaults arm's and the wide arm's (the same starting range
+    without the test: the counterfactual); then the three arms' mean regrets over its seeds."""
     ranged = {p.run.seed: p for p in mine if p.run.arm == LR_RANGE_ARM and p.run.lr_range}
     if not ranged:
         return None
     defaults = {p.run.seed: p for p in mine if p.run.arm == DEFAULTS_ARM}
+    wides = {p.run.seed: p for p in mine if p.run.arm == WIDE_ARM}
     wide = math.log10(WIDE_LR[1] / WIDE_LR[0])
     rows = []
     for seed, p in sorted(ranged.items()):
@@ -186,11 +190,8 @@ def _lr_range(mine: Sequence[Pick], bench: BenchTask) -> dict[str, Any] | None:
                 "sweep_steps": info.get("sweep_updates", 0),
                 "sweep_share": info.get("sweep_updates", 0) / p.run.budget_steps,
                 "holds_defaults_best": held,
-                "regret_vs_defaults": regret(
-                    true_score(p, bench), true_score(other, bench), bench.direction
-                )
-                if other is not None
-                else None,
+                "regret_vs_defaults": _regret_vs(p, other, bench),
+                "regret_vs_wide": _regret_vs(p, wides.get(seed), bench),
             }
         )
     cuts = [c for row in rows for c in row["decades_cut"].values()]
@@ -200,6 +201,37 @@ def _lr_range(mine: Sequence[Pick], bench: BenchTask) -> dict[str, Any] | None:
         "ranges_known": sum(r["state"] == "done" for r in rows),
         "min_decades_cut": min(cuts) if cuts else None,
         "max_sweep_share": max(r["sweep_share"] for r in rows),
+        "mean_regret": {
+            arm: _mean_regret([by[seed] for seed in ranged if seed in by], bench, best)
+            for arm, by in ((LR_RANGE_ARM, ranged), (WIDE_ARM, wides), (DEFAULTS_ARM, defaults))
+        },
+        # seeds where the lr-range pick's true score is better than / equal to the wide one's
+        "vs_wide": _tally([r["regret_vs_wide"] for r in rows]),
+    }
+
+
+def _regret_vs(p: Pick, other: Pick | None, bench: BenchTask) -> float | None:
+    """``p``'s true score minus ``other``'s (negative: ``p`` is better); None without one."""
+    if other is None:
+        return None
+    return regret(true_score(p, bench), true_score(other, bench), bench.direction)
+
+
+def _mean_regret(ps: Sequence[Pick], bench: BenchTask, best: float) -> dict[str, Any]:
+    """The mean regret (against the task's best true score) of ``ps`` and their count."""
+    found = [regret(true_score(p, bench), best, bench.direction) for p in ps]
+    return {"mean": statistics.fmean(found) if found else None, "seeds": len(found)}
+
+
+def _tally(regrets: Sequence[float | None]) -> dict[str, int] | None:
+    """Wins (negative regret), ties and losses over the known ``regrets``; None: none known."""
+    known = [r for r in regrets if r is not None]
+    if not known:
+        return None
+    return {
+        "wins": sum(r < 0 for r in known),
+        "ties": sum(r == 0 for r in known),
+        "losses": sum(r > 0 for r in known),
     }
 
 

@@ -24,8 +24,10 @@ ARMS = {
     "no-pruner",
     "random",
     "lr-range",
+    "wide",
     "plain-optuna",
 }
+WIDE_LR = [1e-6, 1.0]  # benchmarks.quality.plan.WIDE_LR (tests never import benchmarks/)
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +182,109 @@ def test_the_lr_range_arm_records_its_figures(smoke: tuple[Path, dict[str, Any]]
             else:  # the smoke budget ended while sweeping: nothing to judge
                 assert row["holds_defaults_best"] is None
     assert "## LR range test (the lr-range arm)" in (out / "quality.md").read_text("utf-8")
+
+
+@pytest.mark.slow
+def test_the_wide_arm_is_the_defaults_over_the_wide_range(
+    smoke: tuple[Path, dict[str, Any]],
+) -> None:
+    out, data = smoke
+    assert data["setup"]["arms"]["wide"]["wide_lr"] is True
+    assert data["setup"]["arms"]["lr-range"]["wide_lr"] is True
+    assert data["setup"]["arms"]["defaults"]["wide_lr"] is False
+    specs = {(s["task"], s["arm"]): s["spec"] for s in data["searches"]}
+    for task in TASKS:
+        space = data["setup"]["tasks"][task]["space"]
+        defaults, wide, ranged = (specs[task, a] for a in ("defaults", "wide", "lr-range"))
+        assert defaults["space"] == space
+        assert wide["space"] == {**space, "lr": WIDE_LR}
+        assert ranged["space"] == {**space, "lr": WIDE_LR}
+        # the wide arm is the defaults arm but for space.lr: no range test, same search
+        assert "lr_range" not in wide["search"]
+        strip = ("name", "space")
+        assert {k: v for k, v in wide.items() if k not in strip} == {
+            k: v for k, v in defaults.items() if k not in strip
+        }
+        assert ranged["search"]["lr_range"] == "auto"
+        assert ranged["search"]["lr_range_steps"] == data["setup"]["lr_range_steps"] == 20
+        assert specs[task, "plain-optuna"] is None  # a plain Optuna script has no spec
+
+    # The LR range section: the lr-range pick against the wide arm's, per seed, and the means.
+    true = {(p["task"], p["arm"], p["seed"]): p["true_mean"] for p in data["summary"]["picks"]}
+    for name, task in data["summary"]["tasks"].items():
+        info = task["lr_range"]
+        for row in info["seeds"]:
+            seed = row["seed"]
+            assert row["regret_vs_wide"] == pytest.approx(
+                true[name, "lr-range", seed] - true[name, "wide", seed]
+            )
+            assert row["regret_vs_defaults"] == pytest.approx(
+                true[name, "lr-range", seed] - true[name, "defaults", seed]
+            )
+        means = info["mean_regret"]
+        assert set(means) == {"lr-range", "wide", "defaults"}
+        for arm, mean in means.items():
+            assert mean["seeds"] == 1
+            assert mean["mean"] == pytest.approx(task["arms"][arm]["regret"]["mean"])
+        assert sum(info["vs_wide"].values()) == 1
+    text = (out / "quality.md").read_text("utf-8")
+    assert "regret vs wide |" in text
+    assert "Mean regret over the lr-range arm's seeds" in text
+
+
+@pytest.mark.slow
+def test_the_oracle_among_the_leaders_bounds_both_picks(
+    smoke: tuple[Path, dict[str, Any]],
+) -> None:
+    out, data = smoke
+    confirmations = {(c["task"], c["seed"]): c for c in data["confirmations"]}
+    for design in data["summary"]["confirmation"].values():
+        for row in design["searches"]:
+            c = confirmations[row["task"], row["seed"]]
+            leaders = c["leaders"][: design["top_k"]]
+            assert row["oracle_trial"] in leaders
+            # the best true mean among the leaders
+            truth = {n: sum(c["truth"][str(n)]) / len(c["truth"][str(n)]) for n in leaders}
+            assert truth[row["oracle_trial"]] == min(truth.values())  # val_loss: minimize
+            assert 0.0 <= row["regret_oracle"] <= row["regret_single"]
+            assert row["regret_oracle"] <= row["regret_confirmed"]
+        for a in [design["all"], *design["tasks"].values()]:
+            assert a["regret_oracle"] <= a["regret_single"]
+            assert a["regret_oracle"] <= a["regret_confirmed"]
+            if a["regret_single"]:
+                assert a["oracle_ratio"] == pytest.approx(a["regret_oracle"] / a["regret_single"])
+                assert a["oracle_ratio"] <= a["regret_ratio"]
+                assert a["oracle_ratio"] <= 1.0
+            else:
+                assert a["oracle_ratio"] is None
+    text = (out / "quality.md").read_text("utf-8")
+    assert "| regret, best of the k in truth | ratio at best |" in text
+    assert "no such rule" in text
+
+
+@pytest.mark.slow
+def test_a_recorded_run_renders_again(tmp_path: Path) -> None:
+    """--render recomputes the summary of a run recorded before the newer figures (no wide
+    arm, no spec per search): the oracle figures are computed from its raw numbers."""
+    recorded = REPO_ROOT / "benchmarks" / "results" / "quality-cpu.json"
+    command = ["-m", "benchmarks.quality", "--render", str(recorded), "--out", str(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, *command],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = json.loads((tmp_path / "quality.json").read_text("utf-8"))
+    text = (tmp_path / "quality.md").read_text("utf-8")
+    for design in data["summary"]["confirmation"].values():
+        for a in [design["all"], *design["tasks"].values()]:
+            assert a["regret_oracle"] <= min(a["regret_single"], a["regret_confirmed"])
+            assert a["oracle_ratio"] <= 1.0
+        if design["top_k"] == 1:  # one leader: the oracle is the single trial
+            assert design["all"]["oracle_ratio"] == 1.0
+    assert "| ratio at best |" in text
+    assert ("regret vs wide |" in text) == ("wide" in data["setup"]["arms"])
