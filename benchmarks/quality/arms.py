@@ -39,7 +39,7 @@ from lrsearch.errors import LRSearchError, TrainingDiverged
 from lrsearch.schedules import ScheduleSpec
 from lrsearch.search.worker import run_worker
 from lrsearch.service import Backend, SubmitPolicy, create_search, lr_range_view, stop_study
-from lrsearch.spec import parse_spec
+from lrsearch.spec import SearchOptions, parse_spec
 from lrsearch.tasks.registry import load_task
 from lrsearch.train.loop import RunLength, steps_per_epoch, train
 
@@ -138,7 +138,16 @@ def lrsearch_spec(job: SearchJob, trials: int) -> dict[str, Any]:
         ),
     }
     if job.arm.lr_range:
-        search.update(lr_range="auto", lr_range_seeds=3)
+        # lrsearch sizes its sweeps from budget.trials x a trial's updates; this spec's
+        # budget.trials is the trial cap (``trials``), not the budget, which is
+        # nominal_trials trials' worth of updates. The share of the cap that equals lrsearch's
+        # default share of the budget is what a user's spec (budget.trials = nominal) gets.
+        share = SearchOptions.model_fields["lr_range_share"].default
+        search.update(
+            lr_range="auto",
+            lr_range_seeds=3,
+            lr_range_share=share * job.sizes.nominal_trials / trials,
+        )
         if job.sizes.lr_range_steps is not None:  # None: lrsearch sizes its sweeps itself
             search["lr_range_steps"] = job.sizes.lr_range_steps
     space = dict(job.task.space)
