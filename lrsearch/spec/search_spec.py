@@ -54,6 +54,11 @@ def _default_optimizers() -> list[Optimizer]:
     return ["sgd", "adamw"]
 
 
+# An unset ``search.lr_range`` turns the range test on only from this many trials: its sweeps
+# are charged at least one trial, at most 5 % of such a budget (README, "The LR range test").
+AUTO_RANGE_MIN_TRIALS = 20
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -115,7 +120,8 @@ class SearchOptions(_Strict):
     lr_range: Literal["off", "auto"] = Field(
         "off",
         description="auto: an LR range test (short exponential LR sweeps per optimizer) sets "
-        "the peak LR's search range before the searched trials start",
+        "the peak LR's search range before the searched trials start; unset in a spec: auto "
+        "when space.lr is not given and budget.trials >= 20, else off",
     )
     lr_range_seeds: StrictInt = Field(3, ge=1, le=10, description="sweeps per optimizer")
     lr_range_steps: StrictInt = Field(
@@ -359,6 +365,25 @@ class SearchSpec(_Strict):
             known = ", ".join(info.metrics)
             raise ValueError(f"metric: task {self.task!r} reports {known}, not {self.metric!r}")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _range_test_by_default(cls, data: Any) -> Any:
+        """``search.lr_range`` left unset: the range test runs where nobody chose the LR range
+        (``space.lr`` not given, so lrsearch's [1e-6, 1]) and the budget can afford it
+        (AUTO_RANGE_MIN_TRIALS); a grid's fixed LRs and a range the spec gives are kept."""
+        if not isinstance(data, Mapping):
+            return data
+        search, space = data.get("search", {}), data.get("space", {})
+        budget = data.get("budget", {})
+        if not all(isinstance(v, Mapping) for v in (search, space, budget)):
+            return data  # the field validators say what is wrong
+        if "lr_range" in search:
+            return data
+        trials = budget.get("trials", Budget.model_fields["trials"].default)
+        wide = "lr" not in space and search.get("sampler", "tpe") != "grid"
+        enough = isinstance(trials, int) and trials >= AUTO_RANGE_MIN_TRIALS
+        return {**data, "search": {**search, "lr_range": "auto" if wide and enough else "off"}}
 
     @model_validator(mode="after")
     def _range_test_fits(self) -> SearchSpec:

@@ -75,8 +75,29 @@ def test_spec_errors_name_the_field(
     assert words in caught.value.reason
 
 
-def test_off_is_the_default(make_spec: SpecFactory) -> None:
-    assert parse_spec(make_spec()).search.lr_range == "off"
+@pytest.mark.parametrize(
+    ("change", "wanted"),
+    [
+        ({}, "auto"),  # nobody chose the LR range: lrsearch's [1e-6, 1] is tested first
+        ({"space": {"lr": [1e-6, 1.0]}}, "off"),  # a range the spec gives is searched as given
+        ({"budget": {"trials": 19, "epochs": 2}}, "off"),  # too few trials to pay for sweeps
+        ({"search": {"sampler": "grid"}}, "off"),  # a grid's LRs are fixed
+        ({"search": {"lr_range": "off"}}, "off"),  # said: kept
+        ({"space": {"lr": [1e-4, 1.0]}, "search": {"lr_range": "auto"}}, "auto"),
+    ],
+)
+def test_the_range_test_runs_by_default_where_nobody_chose_the_range(
+    change: dict[str, Any], wanted: str
+) -> None:
+    data: dict[str, Any] = {"name": "d", "task": "digits-mlp", "budget": {"trials": 20}}
+    data.update(change)
+    spec = parse_spec(data)
+    assert spec.search.lr_range == wanted
+    assert parse_spec(spec.model_dump(mode="json")).search.lr_range == wanted  # as stored
+
+
+def test_a_spec_with_its_own_range_keeps_the_test_off(make_spec: SpecFactory) -> None:
+    assert parse_spec(make_spec()).search.lr_range == "off"  # make_spec gives space.lr
 
 
 # -- the rule ------------------------------------------------------------------------------
