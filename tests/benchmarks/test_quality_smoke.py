@@ -107,20 +107,25 @@ def test_every_arm_stays_within_the_same_step_budget(smoke: tuple[Path, dict[str
         assert sum(t["steps"] for t in search["trials"]) > 0
 
 
+def _quality(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``python -m benchmarks.quality ARGS`` from the repository, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.quality", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def test_a_gpu_run_without_a_gpu_is_refused_in_one_line() -> None:
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: --device cuda is valid here")
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.quality", "--smoke", "--device", "cuda"],
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _quality("--smoke", "--device", "cuda", timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip() == "quality: --device: cuda is not available on this machine"
 
@@ -267,16 +272,7 @@ def test_a_recorded_run_renders_again(tmp_path: Path) -> None:
     """--render recomputes the summary of a run recorded before the newer figures (no wide
     arm, no spec per search): the oracle figures are computed from its raw numbers."""
     recorded = REPO_ROOT / "benchmarks" / "results" / "quality-cpu.json"
-    command = ["-m", "benchmarks.quality", "--render", str(recorded), "--out", str(tmp_path)]
-    done = subprocess.run(
-        [sys.executable, *command],
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = _quality("--render", str(recorded), "--out", str(tmp_path), timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     data = json.loads((tmp_path / "quality.json").read_text("utf-8"))
     text = (tmp_path / "quality.md").read_text("utf-8")
