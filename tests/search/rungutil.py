@@ -29,7 +29,13 @@ def _spec(name: str, *, epochs: int, startup: int = 3, pruner: str = "schedule")
         "name": name,
         "task": "digits-mlp",
         "budget": {"trials": 2000, "epochs": epochs},
-        "search": {"sampler": "random", "seed": 0, "pruner": pruner, "startup_trials": startup},
+        "search": {
+            "sampler": "random",
+            "seed": 0,
+            "pruner": pruner,
+            "startup_trials": startup,
+            "lr_range": "off",  # rung tests: no sweeps before the searched trials
+        },
         "space": {"families": ["constant", "cosine", "wsd"], "optimizers": ["sgd"]},
         "baselines": False,
     }
