@@ -121,7 +121,7 @@ class SearchOptions(_Strict):
         "off",
         description="auto: an LR range test (short exponential LR sweeps per optimizer) sets "
         "the peak LR's search range before the searched trials start; unset in a spec: auto "
-        "when space.lr is not given and budget.trials >= 20, else off",
+        "for a task when space.lr is not given and budget.trials >= 20, else off",
     )
     lr_range_seeds: StrictInt = Field(3, ge=1, le=10, description="sweeps per optimizer")
     lr_range_steps: StrictInt = Field(
@@ -370,8 +370,10 @@ class SearchSpec(_Strict):
     @classmethod
     def _range_test_by_default(cls, data: Any) -> Any:
         """``search.lr_range`` left unset: the range test runs where nobody chose the LR range
-        (``space.lr`` not given, so lrsearch's [1e-6, 1]) and the budget can afford it
-        (AUTO_RANGE_MIN_TRIALS); a grid's fixed LRs and a range the spec gives are kept."""
+        (``space.lr`` not given, so lrsearch's [1e-6, 1]), the budget can afford it
+        (AUTO_RANGE_MIN_TRIALS) and the built-in loop trains (``task``: it sweeps; a user's
+        objective or command sweeps only if it uses ``trial.scheduler``, so there the test is
+        asked for); a grid's fixed LRs and a range the spec gives are kept."""
         if not isinstance(data, Mapping):
             return data
         search, space = data.get("search", {}), data.get("space", {})
@@ -383,7 +385,9 @@ class SearchSpec(_Strict):
         trials = budget.get("trials", Budget.model_fields["trials"].default)
         wide = "lr" not in space and search.get("sampler", "tpe") != "grid"
         enough = isinstance(trials, int) and trials >= AUTO_RANGE_MIN_TRIALS
-        return {**data, "search": {**search, "lr_range": "auto" if wide and enough else "off"}}
+        looped = bool(data.get("task"))
+        chosen = "auto" if wide and enough and looped else "off"
+        return {**data, "search": {**search, "lr_range": chosen}}
 
     @model_validator(mode="after")
     def _range_test_fits(self) -> SearchSpec:

@@ -84,6 +84,10 @@ def test_spec_errors_name_the_field(
         ({"search": {"sampler": "grid"}}, "off"),  # a grid's LRs are fixed
         ({"search": {"lr_range": "off"}}, "off"),  # said: kept
         ({"space": {"lr": [1e-4, 1.0]}, "search": {"lr_range": "auto"}}, "auto"),
+        # a user's objective or command sweeps only through trial.scheduler: asked for, not
+        # assumed
+        ({"task": None, "objective": "tests.trial.objectives:regression"}, "off"),
+        ({"task": None, "command": ["python", "train.py"]}, "off"),
     ],
 )
 def test_the_range_test_runs_by_default_where_nobody_chose_the_range(
@@ -91,6 +95,9 @@ def test_the_range_test_runs_by_default_where_nobody_chose_the_range(
 ) -> None:
     data: dict[str, Any] = {"name": "d", "task": "digits-mlp", "budget": {"trials": 20}}
     data.update(change)
+    if data["task"] is None:  # the user's own code: it names metric and direction
+        del data["task"]
+        data.update(metric="val_loss", direction="minimize")
     spec = parse_spec(data)
     assert spec.search.lr_range == wanted
     assert parse_spec(spec.model_dump(mode="json")).search.lr_range == wanted  # as stored
