@@ -213,8 +213,10 @@ class Worker:
     def _claim_and_run(self, ctx: _SearchContext) -> bool:
         """Claim a slot, ask Optuna, train, record; False when the search has no free slot.
 
-        A stop that arrives while claiming or asking is acted on right after: the new trial is
-        abandoned at once, so its slot and parameters go back.
+        A stop that arrives while claiming, asking or logging the claim is acted on before the
+        section ends: the new trial is abandoned at once, so its slot and parameters go back (a
+        stop between the section and the training's own handler is the only gap left: a few
+        bytecodes, where the log line used to be).
         """
         with self.stop.critical():
             lease = self.ledger.claim(ctx.search, self.name)
@@ -225,12 +227,11 @@ class Worker:
             if run is None:  # reaped while asking: the slot went back already
                 self.summary.add(Outcome.LOST)
                 return True
-        agent_log.claimed(run)
-        if self.stop.requested:
-            with self.stop.critical():
+            agent_log.claimed(run)
+            if self.stop.requested:
                 self.ledger.abandon(run)
                 self.summary.add(Outcome.INTERRUPTED)
-            raise WorkerStopped("stopped by signal")
+                raise WorkerStopped("stopped by signal")
         self._run_trial(ctx, run)
         return True
 
