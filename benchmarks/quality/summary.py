@@ -101,8 +101,8 @@ def _task_summary(
     by = {(p.run.arm, p.run.seed): p for p in mine}
     rows: list[dict[str, Any]] = []
     wins = dict.fromkeys(arms, 0)
-    duel = {"wins": 0, "ties": 0, "losses": 0}
-    versus = {a: {"wins": 0, "ties": 0, "losses": 0} for a in arms if a != DEFAULTS_ARM}
+    duel: list[float | None] = []
+    versus: dict[str, list[float | None]] = {a: [] for a in arms if a != DEFAULTS_ARM}
     for seed in seeds:
         scores = {a: true_score(by[a, seed], bench) for a in arms if (a, seed) in by}
         top = best_score(list(scores.values()), direction)
@@ -111,12 +111,10 @@ def _task_summary(
             wins[a] += 1
         rows.append({"seed": seed, "scores": scores, "winners": winners})
         if DEFAULTS_ARM in scores and PLAIN_ARM in scores:
-            r = regret(scores[DEFAULTS_ARM], scores[PLAIN_ARM], direction)
-            duel["wins" if r < 0 else "ties" if r == 0 else "losses"] += 1
-        for arm, tally in versus.items():  # each arm against lrsearch's defaults, per seed
+            duel.append(regret(scores[DEFAULTS_ARM], scores[PLAIN_ARM], direction))
+        for arm, found in versus.items():  # each arm against lrsearch's defaults, per seed
             if arm in scores and DEFAULTS_ARM in scores:
-                r = regret(scores[arm], scores[DEFAULTS_ARM], direction)
-                tally["wins" if r < 0 else "ties" if r == 0 else "losses"] += 1
+                found.append(regret(scores[arm], scores[DEFAULTS_ARM], direction))
     arm_rows = {}
     for arm in arms:
         ps = [p for p in mine if p.run.arm == arm]
@@ -143,8 +141,8 @@ def _task_summary(
         "steps_per_epoch": mine[0].run.steps_per_epoch if mine else None,
         "arms": arm_rows,
         "seeds": rows,
-        "defaults_vs_plain": duel,
-        "versus_defaults": versus,
+        "defaults_vs_plain": _tally(duel),
+        "versus_defaults": {arm: _tally(found) for arm, found in versus.items()},
         "early_vs_final": _early_final(mine, bench),
         "lr_range": _lr_range(mine, bench, best),
         "separation": _separation(mine, bench),
@@ -195,6 +193,7 @@ def _lr_range(mine: Sequence[Pick], bench: BenchTask, best: float) -> dict[str, 
             }
         )
     cuts = [c for row in rows for c in row["decades_cut"].values()]
+    vs_wide = [r["regret_vs_wide"] for r in rows]
     return {
         "seeds": rows,
         "all_hold": all(r["holds_defaults_best"] for r in rows),  # None: not known
@@ -206,7 +205,7 @@ def _lr_range(mine: Sequence[Pick], bench: BenchTask, best: float) -> dict[str, 
             for arm, by in ((LR_RANGE_ARM, ranged), (WIDE_ARM, wides), (DEFAULTS_ARM, defaults))
         },
         # seeds where the lr-range pick's true score is better than / equal to the wide one's
-        "vs_wide": _tally([r["regret_vs_wide"] for r in rows]),
+        "vs_wide": _tally(vs_wide) if any(r is not None for r in vs_wide) else None,
     }
 
 
@@ -223,11 +222,9 @@ def _mean_regret(ps: Sequence[Pick], bench: BenchTask, best: float) -> dict[str,
     return {"mean": statistics.fmean(found) if found else None, "seeds": len(found)}
 
 
-def _tally(regrets: Sequence[float | None]) -> dict[str, int] | None:
-    """Wins (negative regret), ties and losses over the known ``regrets``; None: none known."""
+def _tally(regrets: Sequence[float | None]) -> dict[str, int]:
+    """Wins (negative regret), ties and losses over the known ``regrets``."""
     known = [r for r in regrets if r is not None]
-    if not known:
-        return None
     return {
         "wins": sum(r < 0 for r in known),
         "ties": sum(r == 0 for r in known),

@@ -70,7 +70,7 @@ class RangeSweep:
         if self.allowance is None or trial_updates is None or trial_updates < 1:
             return self
         wanted = math.floor(self.allowance * trial_updates)
-        return replace(self, steps=max(min(MIN_SWEEP_STEPS, self.steps), min(self.steps, wanted)))
+        return replace(self, steps=min(self.steps, max(MIN_SWEEP_STEPS, wanted)))
 
     def lr_at(self, update: int) -> float:
         """The LR of update ``update`` (0-based); ``high`` from update ``steps - 1`` on."""

@@ -77,7 +77,7 @@ class SweepBackend(TrialBackend):
             self.pruned = self.reports >= MIN_POINTS  # the LR never moves: nothing to read
             return self.pruned
         self.updates = int(metrics.get("sweep_update", self.updates))
-        if "trial_updates" in metrics:
+        if "trial_updates" in metrics and self.trial_updates is None:  # the same every report
             self.trial_updates = int(metrics["trial_updates"])
             self.planned = self.sweep.sized(self.trial_updates).steps
         if not math.isfinite(loss):
