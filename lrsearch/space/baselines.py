@@ -57,7 +57,8 @@ def tuned_baseline_configs(
 
     >>> from lrsearch.spec import parse_spec
     >>> spec = parse_spec({"name": "s", "task": "digits-mlp"})
-    >>> tuned = {"schedule": {"family": "wsd", "lr": 0.02, "params": {}, "warmup": {
+    >>> tuned = {"schedule": {"family": "constant", "lr": 0.02, "params": {},
+    ...     "warmup": {
     ...     "fraction": 0.05, "start_factor": 0.0}}, "optimizer": "adamw",
     ...     "optimizer_params": {"weight_decay": 0.01}, "seed": 7}
     >>> name, config = tuned_baseline_configs(spec, tuned)[6]

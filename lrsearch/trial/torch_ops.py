@@ -203,9 +203,12 @@ def make_optimizer(
 
     >>> w = torch.zeros(1, requires_grad=True)
     >>> b = torch.zeros(1, requires_grad=True)
-    >>> opt = make_optimizer("sgd", [{"params": [w]}, {"params": [b], "lr": 0.5}], 0.1, {})
-    >>> [group["lr"] for group in opt.param_groups]
+    >>> groups = [{"params": [w], "lr": 1.0}, {"params": [b], "lr": 0.5}]
+    >>> [group["lr"] for group in make_optimizer("sgd", groups, 0.1, {}).param_groups]
     [0.1, 0.05]
+    >>> groups = [{"params": [w]}, {"params": [b], "lr": 0.5}]
+    >>> [group["lr"] for group in make_optimizer("sgd", groups, 0.1, {}).param_groups]
+    [0.1, 0.1]
     """
     try:
         cls = OPTIMIZERS[name]
