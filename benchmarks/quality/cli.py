@@ -87,6 +87,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"comma-separated, of {', '.join(ARMS)} (default: all)",
     )
     parser.add_argument("--seeds", type=int, help="search seeds per task and arm: 0 .. N-1")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="start the search seeds here: FIRST .. FIRST+N-1 (default 0)",
+    )
     parser.add_argument("--trials", type=int, help="the step budget, in full-length trials")
     parser.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
     parser.add_argument(
@@ -115,6 +121,8 @@ def sizes_of(args: argparse.Namespace) -> Sizes:
         changes["seeds"] = args.seeds
     if args.trials is not None:
         changes["nominal_trials"] = args.trials
+    if args.first_seed:
+        changes["first_seed"] = args.first_seed
     return Sizes(**{**asdict(sizes), **changes}) if changes else sizes
 
 
@@ -191,7 +199,7 @@ def run_searches(
     items = [
         SearchJob(task, ARMS[arm], seed, sizes, workdir)
         for task in order
-        for seed in range(sizes.seeds)
+        for seed in sizes.search_seeds
         for arm in arms
     ]
     log(f"{len(items)} searches on {jobs} processes")

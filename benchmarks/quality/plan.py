@@ -179,12 +179,15 @@ class Sizes:
 
     nominal_trials: int  # the step budget: this many full-length trials
     trial_cap_factor: float  # a search stops at most at nominal_trials x this many trials
-    seeds: int  # search seeds 0 .. seeds-1, per task and arm
+    seeds: int  # search seeds first_seed .. first_seed+seeds-1, per task and arm
     retrain_seeds: int  # fresh seeds the picked config is retrained on
     startup_trials: int  # lrsearch's startup_trials (TPE and the median pruner)
     truth_seeds: int = 10  # fresh seeds for the true mean of each config the confirm arm re-ran
     # The most updates of one LR sweep (the lr-range arm); None: lrsearch's own default.
     lr_range_steps: int | None = None
+    # The first search seed: a run on seeds 5 .. 9 checks, on searches nobody has seen, what
+    # a run on 0 .. 4 suggested (the retraining seeds stay the same fresh ones).
+    first_seed: int = 0
     task_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def task(self, name: str) -> BenchTask:
@@ -192,6 +195,10 @@ class Sizes:
         override = self.task_overrides.get(name, {})
         options = {**task.options, **override.get("options", {})}
         return replace(task, options=options, epochs=override.get("epochs", task.epochs))
+
+    @property
+    def search_seeds(self) -> range:
+        return range(self.first_seed, self.first_seed + self.seeds)
 
 
 # The LR sweeps' length is lrsearch's own: it sizes each sweep so that all of them together

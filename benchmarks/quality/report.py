@@ -16,6 +16,13 @@ from benchmarks.quality.plan import (
 )
 
 
+def _seeds(setup: dict[str, Any]) -> str:
+    """How many search seeds, and which where they do not start at 0 (older runs: from 0)."""
+    first = int(setup.get("first_seed", 0))
+    count = int(setup["seeds"])
+    return str(count) if first == 0 else f"{count} ({first} .. {first + count - 1})"
+
+
 def _f(value: float | None, digits: int = 4) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
@@ -118,7 +125,7 @@ def _setup(setup: Mapping[str, Any], tasks: Mapping[str, BenchTask]) -> list[str
         "",
         f"Every arm of a task gets the same budget of optimizer updates: "
         f"{setup['nominal_trials']} full-length trials' worth; pruned and failed trials count "
-        f"with the updates they trained. Search seeds: {setup['seeds']}; each pick retrained "
+        f"with the updates they trained. Search seeds: {_seeds(setup)}; each pick retrained "
         f"at full length on {setup['retrain_seeds']} fresh seeds, whose mean is its true "
         "score. Regret: true score minus the best true score any pick of that task reached.",
         "",
