@@ -41,6 +41,8 @@ PROBE_SHARE = 0.04  # a probe's updates, as a share of the trial's whole run
 # Decay left under this (an LR within NO_PROBE_RATIO of the lowest ahead): the value is its
 # annealed value, and the Trial runs no probe.
 NO_PROBE_BELOW = math.log10(NO_PROBE_RATIO)
+# A decay floor that admits every trial (decay left is never negative): the raw comparison.
+EVERY_DECAY = 0.0
 
 
 def decay_left(schedule: ScheduleSpec, fraction: float, lr_now: float | None = None) -> float:
@@ -148,18 +150,21 @@ def rung_of(
 
 
 def probe_rungs(reports: int | None) -> tuple[int, ...]:
-    """The report indexes (0-based) at which the ``anneal`` pruner probes and decides: the
-    second report (the first one past the warm-up, so that hopeless trials stop early, as
-    under the median pruner) and the reports nearest to ``PROBE_AT`` of the run; never the
-    first one nor the last one.
+    """The report indexes (0-based) at which the ``anneal`` pruner probes: the reports
+    nearest to ``PROBE_AT`` of the run; never the first one nor the last one.
+
+    The rungs before the first of them are judged on raw values, as the median pruner judges
+    them: that early, the annealed value ranks the runs no better than the raw one
+    (benchmarks/results/probe-rank.md: Spearman 0.88-0.94 either way at a quarter of the run),
+    and most pruned trials stop there, so a probe would cost a pruned trial 4 % of a run for
+    nothing.
 
     >>> probe_rungs(8), probe_rungs(20), probe_rungs(3), probe_rungs(2)
-    ((1, 2, 4), (1, 6, 12), (1,), ())
+    ((2, 4), (6, 12), (1,), ())
     """
     if not reports or reports < 3:
         return ()
-    at = {min(reports - 2, max(1, round(f * reports) - 1)) for f in PROBE_AT}
-    return tuple(sorted(at | {1}))
+    return tuple(sorted({min(reports - 2, max(1, round(f * reports) - 1)) for f in PROBE_AT}))
 
 
 class AnnealProbePruner(ScheduleAwarePruner):
@@ -187,6 +192,11 @@ class AnnealProbePruner(ScheduleAwarePruner):
     def probes_at(self, epoch: int, reports: int | None) -> bool:
         """Whether a report at ``epoch`` is a probe rung (where the trial runs a probe)."""
         return epoch >= self.warmup_rungs and epoch in probe_rungs(reports)
+
+    def before_probes(self, epoch: int, reports: int | None) -> bool:
+        """Whether a report at ``epoch`` comes before the first probe rung: there the raw
+        value is compared with every completed trial's, as Optuna's median pruner does."""
+        return epoch < min(probe_rungs(reports), default=0)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from lrsearch.store.models import epoch_metrics
 from tests.search.rungutil import Rungs, _spec
 
 EPOCHS = 9
-RUNG = 2  # probe_rungs(9) == (1, 2, 5): 2 is the report at a third of the run
+RUNG = 2  # probe_rungs(9) == (2, 5): 2 is the report at a third of the run
 EARLY, LATE = 1.0, 3.0  # decay left at RUNG: exponential-like, WSD-like
 
 # At RUNG: six early decayers look good raw (0.50 .. 0.55) and anneal a little (0.45 .. 0.50);
@@ -47,11 +47,35 @@ LATE_ANNEALED = [0.30, 0.32, 0.34, 0.36, 0.38, 0.40]
 
 
 def test_the_probe_rungs_and_the_factory() -> None:
-    assert probe_rungs(EPOCHS) == (1, RUNG, 5)
+    assert probe_rungs(EPOCHS) == (RUNG, 5)
     pruner = make_pruner(parse_spec(_spec("f", epochs=EPOCHS, startup=3, pruner="anneal")))
     assert isinstance(pruner, AnnealProbePruner)
     assert (pruner.min_references, pruner.warmup_rungs) == (3, 1)
-    assert [e for e in range(EPOCHS) if pruner.probes_at(e, EPOCHS)] == [1, RUNG, 5]
+    assert [e for e in range(EPOCHS) if pruner.probes_at(e, EPOCHS)] == [RUNG, 5]
+    assert [e for e in range(EPOCHS) if pruner.before_probes(e, EPOCHS)] == [0, 1]
+    assert not pruner.before_probes(0, 2)  # too short to probe: no rung is "before" one
+
+
+def test_before_the_first_probe_rung_raw_values_are_compared_with_every_trial(
+    rungs: Rungs,
+) -> None:
+    early = RUNG - 1  # past the warm-up, before the first probe
+    assert early >= 1 and early not in probe_rungs(EPOCHS)
+    # Six early decayers at 0.50 .. 0.55 and six late decayers at 0.80 .. 1.00, raw.
+    for i, raw in enumerate(EARLY_RAW):
+        rungs.curve(100 + i, {early: raw}, {early: EARLY})
+    for i, raw in enumerate(LATE_RAW):
+        rungs.curve(200 + i, {early: raw}, {early: LATE})
+    run = rungs.running(ScheduleSpec.create("wsd", lr=0.1))
+    # The schedule-aware rule would compare this late decayer with the six late ones only, and
+    # keep it (0.85 beats four of them); among all twelve, eight are better: pruned, as the
+    # median pruner prunes it.
+    assert _standing_at(rungs, run, early, 0.85, decay_floor=LATE - SLACK).better == 2
+    prune, statements = rungs.report(run, early, 0.85)
+    assert prune is True and statements >= 1
+    assert _row(rungs, run, early).probe_value is None  # no probe, no annealed value
+    kept = rungs.running(ScheduleSpec.create("wsd", lr=0.1))
+    assert rungs.report(kept, early, 0.52)[0] is False  # two of twelve better
 
 
 @pytest.fixture
@@ -86,9 +110,15 @@ def _row(rungs: Rungs, run: RunningTrial, epoch: int) -> Any:
 
 
 def _standing(rungs: Rungs, run: RunningTrial, value: float, **kw: Any) -> store.RungStanding:
+    return _standing_at(rungs, run, RUNG, value, **kw)
+
+
+def _standing_at(
+    rungs: Rungs, run: RunningTrial, epoch: int, value: float, **kw: Any
+) -> store.RungStanding:
     with store.transaction(rungs.ledger.engine) as conn:
         return store.rung_standing(
-            conn, rungs.row.id, RUNG, trial_number=run.number, value=value, maximize=False, **kw
+            conn, rungs.row.id, epoch, trial_number=run.number, value=value, maximize=False, **kw
         )
 
 

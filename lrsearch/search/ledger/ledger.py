@@ -35,6 +35,7 @@ from lrsearch.search.ledger.opening import after_search, count_and_queue
 from lrsearch.search.ledger.reaping import WORKER_LOST, Reaper
 from lrsearch.search.ledger.sweeps import settle_sweep
 from lrsearch.search.pruning import (
+    EVERY_DECAY,
     AnnealGain,
     AnnealProbePruner,
     Rung,
@@ -496,14 +497,24 @@ class TrialLedger:
         return rung
 
     def _probe_says(self, run: RunningTrial, pruner: AnnealProbePruner, rung: Rung) -> bool:
-        """The anneal pruner: the (measured or estimated) annealed value among the others'
-        (one statement); without one (no probe yet, decay left) the schedule-aware rule."""
+        """The anneal pruner: before its first probe rung the raw value among every completed
+        trial's; then the (measured or estimated) annealed value among the others'; without
+        one (the code offers no probe) the schedule-aware rule. One statement each."""
+        if pruner.before_probes(rung.epoch, _reports(run.search.spec.get("budget", {}))):
+            return self._rung_says(run, pruner, rung, every=True)
         return self._rung_says(run, pruner, rung, annealed=rung.probe_value is not None)
 
     def _rung_says(
-        self, run: RunningTrial, pruner: ScheduleAwarePruner, rung: Rung, *, annealed: bool = False
+        self,
+        run: RunningTrial,
+        pruner: ScheduleAwarePruner,
+        rung: Rung,
+        *,
+        annealed: bool = False,
+        every: bool = False,
     ) -> bool:
-        """The schedule-aware pruner on this rung: one statement (none in the warm-up)."""
+        """The schedule-aware pruner on this rung: one statement (none in the warm-up); with
+        ``every``, among all completed trials' raw values, whatever their decay left."""
         if not pruner.judges(rung.epoch):
             return False
         value = rung.probe_value if annealed and rung.probe_value is not None else rung.value
@@ -517,7 +528,7 @@ class TrialLedger:
                     run.search.id,
                     rung.epoch,
                     trial_number=run.number,
-                    decay_floor=rung.decay_floor,
+                    decay_floor=EVERY_DECAY if every else rung.decay_floor,
                     value=value,
                     maximize=run.search.direction == "maximize",
                     annealed=annealed,
