@@ -222,10 +222,15 @@ def test_between_probes_the_annealed_value_is_estimated_from_the_last_probe(
     assert _row(rungs, unprobed, after).probe_value is None
 
 
-def test_the_gain_estimate_shrinks_with_the_decay_still_ahead() -> None:
-    gain = AnnealGain(gain=-0.5, decay_left=2.0)
+def test_the_gain_estimate_shrinks_with_the_lr_still_above_the_lowest() -> None:
+    gain = AnnealGain(gain=-0.5, decay_left=2.0)  # probed at 100x the lowest LR ahead
     assert gain.estimate(1.0, 2.0) == pytest.approx(0.5)
-    assert gain.estimate(1.0, 1.0) == pytest.approx(0.75)
+    assert gain.estimate(1.0, 1.0) == pytest.approx(1.0 - 0.5 * 9 / 99)  # at 10x: 9/99 left
+    # A cosine from 0.69 to 0.5 of its peak (lowest ahead: the floor): 72 % of the gain.
+    cosine = ScheduleSpec.create("cosine", lr=1.0)
+    at_probe, later = decay_left(cosine, 0.375), decay_left(cosine, 0.5)
+    share = (AnnealGain(-1.0, at_probe).estimate(0.0, later)) / -1.0
+    assert share == pytest.approx((0.5 - 0.001) / (0.6913 - 0.001), abs=0.01)
     assert gain.estimate(1.0, 0.0) == 1.0  # decayed: the value is its annealed value
     assert gain.estimate(1.0, 5.0) == pytest.approx(0.5)  # never more than the probe saw
     assert AnnealGain(-0.5, 0.0).estimate(1.0, 1.0) == 1.0
