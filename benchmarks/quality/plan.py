@@ -126,9 +126,10 @@ ARMS: dict[str, Arm] = {
         Arm(
             "anneal-pruner",
             "lrsearch",
-            "lrsearch with pruner = anneal (anneal probes at the 2nd report, 1/3 and 2/3 of each "
-            "trial measure the value reached when the LR is annealed now, estimated in between; "
-            "every rung decides; probe updates inside the budget)",
+            "lrsearch with pruner = anneal (anneal probes at 1/3 and 2/3 of each trial measure "
+            "the value reached when the LR is annealed now, estimated in between; earlier rungs "
+            "compare raw values as the median pruner does; every rung decides; probe updates "
+            "inside the budget)",
             pruner="anneal",
         ),
         Arm(

@@ -5,12 +5,13 @@
 
 For each task of the quality benchmark, ``--configs`` configs are drawn from lrsearch's space
 (the task's ``[space]``, Optuna's RandomSampler, a fixed seed) and each is trained once to the
-end on the built-in loop, with anneal probes of every ``--shares`` length at the anneal pruner's
-rungs (:func:`lrsearch.search.pruning.probe_rungs`: the second report, about 1/3 and 2/3 of the
-run). A probe puts
-the model back as it was, so one run serves every probe length, and the curve is the one the
-trial trains without probes. A config with (almost) no LR decay left at a rung has its raw
-value as its annealed value, as the pruner has.
+end on the built-in loop, with anneal probes of every ``--shares`` length at the anneal
+pruner's rungs (:func:`lrsearch.search.pruning.probe_rungs`: about 1/3 and 2/3 of the run) and
+at the second report, the first rung that decides (:func:`rungs_of`): the anneal pruner probed
+there until these figures showed that a probe that early ranks runs no better than the raw
+value. A probe puts the model back as it was, so one run serves every probe length, and the
+curve is the one the trial trains without probes. A config with (almost) no LR decay left at a
+rung has its raw value as its annealed value, as the pruner has.
 
 The figures, over the configs that did not diverge: Spearman's rho between the final value and
 (a) the raw value at the rung, (b) the annealed value at the rung, over all configs and over
@@ -50,6 +51,15 @@ from lrsearch.trial.probe import ProbePlan
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLER_SEED = 2026
 TRIAL_SEED = 0
+
+
+def rungs_of(epochs: int) -> tuple[int, ...]:
+    """The rungs measured: the anneal pruner's probe rungs and the second report.
+
+    >>> rungs_of(8), rungs_of(20)
+    ((1, 2, 4), (1, 6, 12))
+    """
+    return tuple(sorted({1, *probe_rungs(epochs)})) if epochs >= 3 else probe_rungs(epochs)
 
 
 class ProbingTrial(Trial):
@@ -109,7 +119,7 @@ def run_config(bench: BenchTask, config: dict[str, Any], shares: Sequence[float]
         metric=bench.metric,
         direction=bench.direction,
         reporter=curve,
-        probe=ProbePlan(probe_rungs(bench.epochs), PROBE_SHARE),
+        probe=ProbePlan(rungs_of(bench.epochs), PROBE_SHARE),
     )
     run = ConfigRun(config)
     try:
@@ -154,7 +164,7 @@ def rank_figures(
     better = sorted(finals)[: len(finals) // 2][-1] if len(finals) > 1 else math.inf
     good = [i for i, f in enumerate(finals) if f <= better]  # the better half, by final value
     rungs: dict[str, Any] = {}
-    for rung in probe_rungs(bench.epochs):
+    for rung in rungs_of(bench.epochs):
         scores = {"raw": [sign * r.curve[rung] for r in ended]}
         for share in shares:
             # no probe (no decay left): the raw value, as the pruner takes it
