@@ -31,6 +31,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from lrsearch.schedules import ScheduleSpec, lr_values
+from lrsearch.store import RungStanding
 from lrsearch.trial.probe import NO_PROBE_RATIO
 
 FLOOR = 1e-3  # an LR below a thousandth of the peak counts as fully decayed
@@ -104,12 +105,35 @@ class ScheduleAwarePruner(optuna.pruners.BasePruner):
         """Whether a report at ``epoch`` is past the warm-up rungs (else no query is made)."""
         return epoch >= self.warmup_rungs
 
-    def decides(self, references: int, better: int) -> bool:
-        """Prune when more than ``100 - percentile`` % of at least ``min_references``
-        comparable trials did better (for the median: more than half)."""
-        if references < self.min_references:
+    def decides(self, standing: RungStanding, value: float, maximize: bool = False) -> bool:
+        """Prune when ``value`` is worse than the bar among at least ``min_references``
+        comparable trials: for the median (``percentile`` 50), the median of their values,
+        interpolated between the two middle ones when they are even in number, exactly as
+        Optuna's median pruner computes it (numpy's percentile). In general the bar sits at
+        position ``(1 - percentile / 100) x (n - 1)`` of the ``n`` values ranked best first.
+
+        >>> from lrsearch.store import RungStanding
+        >>> pruner = ScheduleAwarePruner(min_references=3)
+        >>> # four references 1, 2, 4, 5: the median is 3; two of them beat 3.5 and 2.5 alike
+        >>> middle = RungStanding(4, 2, 2.0, 4.0)
+        >>> pruner.decides(middle, 3.5), pruner.decides(middle, 2.5)
+        (True, False)
+        >>> pruner.decides(RungStanding(3, 2, 2.0, None), 2.5)  # 1, 2, 4: worse than 2
+        True
+        """
+        n, better = standing.references, standing.better
+        if n < self.min_references:
             return False
-        return better > references * (1.0 - self.percentile / 100.0)
+        position = (1.0 - self.percentile / 100.0) * (n - 1)
+        k = math.floor(position)
+        if better != k + 1:  # the bar lies between the k-th and (k+1)-th best (0-based)
+            return better > k + 1
+        fraction = position - k
+        low, high = standing.worst_better, standing.best_other
+        if fraction == 0.0 or low is None or high is None:
+            return True  # worse than the k-th best, which is the bar
+        bar = low + fraction * (high - low)
+        return value < bar if maximize else value > bar
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         return False
@@ -225,8 +249,9 @@ class AnnealGain:
         """
         if self.decay_left <= 0.0:
             return value
-        excess = 10.0 ** max(0.0, decay_left) - 1.0
-        return value + self.gain * min(1.0, excess / (10.0**self.decay_left - 1.0))
+        excess: float = 10.0 ** max(0.0, decay_left) - 1.0
+        then: float = 10.0**self.decay_left - 1.0
+        return value + self.gain * min(1.0, excess / then)
 
 
 def anneal_rung(

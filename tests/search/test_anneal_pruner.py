@@ -129,7 +129,7 @@ def test_a_late_decayer_with_a_good_annealed_value_is_kept(rungs: Rungs) -> None
     raw = sorted(EARLY_RAW + LATE_RAW)
     assert raw[len(raw) // 2] < 0.85  # worse than the raw median: the median pruner prunes it
     raw_standing = _standing(rungs, run, 0.85, decay_floor=-math.inf)
-    assert rungs.study.pruner.decides(raw_standing.references, raw_standing.better)  # type: ignore[attr-defined]
+    assert rungs.study.pruner.decides(raw_standing, 0.85)  # type: ignore[attr-defined]
     prune, statements = rungs.report(run, RUNG, 0.85, probe_value=0.35)
     assert prune is False  # 3 of the 12 annealed values are better
     assert statements >= 1
@@ -160,7 +160,7 @@ def test_a_constant_trial_is_judged_on_its_raw_value_and_stores_it_as_annealed(
     # better); among the annealed values all twelve are better: pruned.
     schedule_rule = ScheduleAwarePruner(min_references=3)
     raw = _standing(rungs, bad, 0.6, decay_floor=0.0 - SLACK)
-    assert raw == store.RungStanding(12, 6) and not schedule_rule.decides(12, 6)
+    assert raw == store.RungStanding(12, 6) and not schedule_rule.decides(raw, 0.6)
     assert rungs.report(bad, RUNG, 0.6)[0] is True
     assert _row(rungs, bad, RUNG).probe_value == 0.6
     good = rungs.running(constant)
@@ -186,7 +186,7 @@ def test_a_probe_rung_without_a_probe_value_falls_back_to_the_schedule_rule(
     assert expected.references == 6
     pruner = rungs.study.pruner
     assert isinstance(pruner, AnnealProbePruner)
-    assert pruner.decides(expected.references, expected.better) is prunes
+    assert pruner.decides(expected, value) is prunes
     # Its raw value taken as an annealed value would be worse than all twelve: pruned.
     assert _standing(rungs, run, value, decay_floor=0.0, annealed=True).better == 12
     prune, statements = rungs.report(run, RUNG, value)

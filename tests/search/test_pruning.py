@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -56,15 +57,44 @@ def test_fraction_done_by_steps_else_by_reports() -> None:
     assert fraction_done(2, 300, reports=None, steps=None) is None
 
 
-@pytest.mark.parametrize(
-    ("references", "better", "prunes"),
-    [(4, 4, False), (5, 2, False), (5, 3, True), (6, 3, False), (6, 4, True)],
-)
-def test_the_rule_is_a_median_over_enough_comparable_trials(
-    references: int, better: int, prunes: bool
+def _standing_of(references: list[float], value: float, maximize: bool) -> store.RungStanding:
+    """What rung_standing's statement returns, computed here."""
+    better = [r for r in references if (r > value if maximize else r < value)]
+    other = [r for r in references if r not in better]
+    pick = (min, max) if maximize else (max, min)
+    return store.RungStanding(
+        len(references),
+        len(better),
+        pick[0](better) if better else None,
+        pick[1](other) if other else None,
+    )
+
+
+@pytest.mark.parametrize("maximize", [False, True])
+def test_the_rule_is_optunas_interpolated_median_over_enough_comparable_trials(
+    maximize: bool,
 ) -> None:
+    rng = np.random.default_rng(7)
     pruner = ScheduleAwarePruner(min_references=5)
-    assert pruner.decides(references, better) is prunes
+    decided = {True: 0, False: 0}
+    for n in range(1, 14):
+        for _ in range(40):
+            references = [float(r) for r in rng.choice(np.linspace(0.0, 1.0, 9), size=n)]
+            value = float(rng.choice(np.linspace(-0.05, 1.05, 23))) + 0.01  # never on a bar
+            median = float(np.percentile(references, 50))  # what Optuna's MedianPruner takes
+            expected = n >= 5 and (value < median if maximize else value > median)
+            standing = _standing_of(references, value, maximize)
+            assert pruner.decides(standing, value, maximize) is expected, (references, value)
+            decided[expected] += 1
+    assert min(decided.values()) > 100  # both outcomes were tried many times
+
+
+def test_an_even_count_of_references_is_split_between_the_middle_two() -> None:
+    pruner = ScheduleAwarePruner(min_references=5)
+    references = [0.1, 0.2, 0.3, 0.5, 0.6, 0.7]  # the median is 0.4
+    # Three better either way; "more than half better" would keep both.
+    assert pruner.decides(_standing_of(references, 0.45, False), 0.45) is True
+    assert pruner.decides(_standing_of(references, 0.35, False), 0.35) is False
 
 
 def test_the_factory_names_it_schedule_with_optunas_warmup_and_startup() -> None:
@@ -122,8 +152,9 @@ def test_a_decayed_trial_is_judged_against_everyone_and_baselines_never_count(
 ) -> None:
     _population(rungs)
     run = rungs.running(ScheduleSpec.create("constant", lr=0.1))
-    # Better than 6 of the 12 searched trials: kept, though all 7 baselines (0.1) beat it.
-    assert rungs.report(run, 3, 0.7)[0] is False
+    # Better than the median of the 12 searched trials (0.675, between 0.55 and 0.80): kept,
+    # though all 7 baselines (0.1) beat it.
+    assert rungs.report(run, 3, 0.65)[0] is False
     with store.transaction(rungs.ledger.engine) as conn:
         standing = store.rung_standing(
             conn,
@@ -131,10 +162,26 @@ def test_a_decayed_trial_is_judged_against_everyone_and_baselines_never_count(
             3,
             trial_number=run.number,
             decay_floor=0.0 - SLACK,
-            value=0.7,
+            value=0.65,
             maximize=False,
         )
     assert standing == store.RungStanding(references=12, better=6)
+    assert (standing.worst_better, standing.best_other) == pytest.approx((0.55, 0.80))
+    with store.transaction(rungs.ledger.engine) as conn:  # where higher is better
+        higher = store.rung_standing(
+            conn,
+            rungs.row.id,
+            3,
+            trial_number=run.number,
+            decay_floor=0.0 - SLACK,
+            value=0.85,
+            maximize=True,
+        )
+    assert higher == store.RungStanding(references=12, better=4)  # 0.88 .. 1.00
+    assert (higher.worst_better, higher.best_other) == pytest.approx((0.88, 0.82))
+    # Six better too, but worse than the median: pruned.
+    worse = rungs.running(ScheduleSpec.create("constant", lr=0.1))
+    assert rungs.report(worse, 3, 0.7)[0] is True
 
 
 def test_warmup_rungs_and_too_few_references_never_prune(rungs: Rungs) -> None:

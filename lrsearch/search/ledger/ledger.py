@@ -535,7 +535,7 @@ class TrialLedger:
                 )
 
         found = self.retry(standing, "read the rung")
-        return pruner.decides(found.references, found.better)
+        return pruner.decides(found, value, run.search.direction == "maximize")
 
     def _completed_of(self, run: RunningTrial) -> list[FrozenTrial]:
         """The study's completed trials, loaded again only when the search counted another.
