@@ -155,28 +155,23 @@ def test_a_decayed_trial_is_judged_against_everyone_and_baselines_never_count(
     # Better than the median of the 12 searched trials (0.675, between 0.55 and 0.80): kept,
     # though all 7 baselines (0.1) beat it.
     assert rungs.report(run, 3, 0.65)[0] is False
-    with store.transaction(rungs.ledger.engine) as conn:
-        standing = store.rung_standing(
-            conn,
-            rungs.row.id,
-            3,
-            trial_number=run.number,
-            decay_floor=0.0 - SLACK,
-            value=0.65,
-            maximize=False,
-        )
-    assert standing == store.RungStanding(references=12, better=6)
-    assert (standing.worst_better, standing.best_other) == pytest.approx((0.55, 0.80))
-    with store.transaction(rungs.ledger.engine) as conn:  # where higher is better
-        higher = store.rung_standing(
-            conn,
-            rungs.row.id,
-            3,
-            trial_number=run.number,
-            decay_floor=0.0 - SLACK,
-            value=0.85,
-            maximize=True,
-        )
+
+    def standing(value: float, maximize: bool) -> store.RungStanding:
+        with store.transaction(rungs.ledger.engine) as conn:
+            return store.rung_standing(
+                conn,
+                rungs.row.id,
+                3,
+                trial_number=run.number,
+                decay_floor=0.0 - SLACK,
+                value=value,
+                maximize=maximize,
+            )
+
+    lower = standing(0.65, maximize=False)
+    assert lower == store.RungStanding(references=12, better=6)
+    assert (lower.worst_better, lower.best_other) == pytest.approx((0.55, 0.80))
+    higher = standing(0.85, maximize=True)  # where higher is better
     assert higher == store.RungStanding(references=12, better=4)  # 0.88 .. 1.00
     assert (higher.worst_better, higher.best_other) == pytest.approx((0.88, 0.82))
     # Six better too, but worse than the median: pruned.
