@@ -58,8 +58,7 @@ def tuned_baseline_configs(
     >>> from lrsearch.spec import parse_spec
     >>> spec = parse_spec({"name": "s", "task": "digits-mlp"})
     >>> tuned = {"schedule": {"family": "constant", "lr": 0.02, "params": {},
-    ...     "warmup": {
-    ...     "fraction": 0.05, "start_factor": 0.0}}, "optimizer": "adamw",
+    ...     "warmup": {"fraction": 0.05, "start_factor": 0.0}}, "optimizer": "adamw",
     ...     "optimizer_params": {"weight_decay": 0.01}, "seed": 7}
     >>> name, config = tuned_baseline_configs(spec, tuned)[6]
     >>> (name, config.schedule.lr, config.schedule.warmup_fraction, config.optimizer, config.seed)
