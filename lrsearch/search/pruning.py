@@ -109,8 +109,9 @@ class ScheduleAwarePruner(optuna.pruners.BasePruner):
         """Prune when ``value`` is worse than the bar among at least ``min_references``
         comparable trials: for the median (``percentile`` 50), the median of their values,
         interpolated between the two middle ones when they are even in number, exactly as
-        Optuna's median pruner computes it (numpy's percentile). In general the bar sits at
-        position ``(1 - percentile / 100) x (n - 1)`` of the ``n`` values ranked best first.
+        Optuna's median pruner computes it (numpy's percentile). In general the bar is Optuna's
+        PercentilePruner's: it sits at position ``percentile / 100 x (n - 1)`` of the ``n``
+        values ranked best first, so a lower ``percentile`` keeps fewer trials.
 
         >>> from lrsearch.store import RungStanding
         >>> pruner = ScheduleAwarePruner(min_references=3)
@@ -124,7 +125,7 @@ class ScheduleAwarePruner(optuna.pruners.BasePruner):
         n, better = standing.references, standing.better
         if n < self.min_references:
             return False
-        position = (1.0 - self.percentile / 100.0) * (n - 1)
+        position = self.percentile / 100.0 * (n - 1)
         k = math.floor(position)
         if better != k + 1:  # the bar lies between the k-th and (k+1)-th best (0-based)
             return better > k + 1

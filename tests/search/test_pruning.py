@@ -70,23 +70,26 @@ def _standing_of(references: list[float], value: float, maximize: bool) -> store
     )
 
 
+@pytest.mark.parametrize("percentile", [50.0, 25.0, 80.0])
 @pytest.mark.parametrize("maximize", [False, True])
-def test_the_rule_is_optunas_interpolated_median_over_enough_comparable_trials(
-    maximize: bool,
+def test_the_rule_is_optunas_interpolated_percentile_over_enough_comparable_trials(
+    maximize: bool, percentile: float
 ) -> None:
     rng = np.random.default_rng(7)
-    pruner = ScheduleAwarePruner(min_references=5)
+    pruner = ScheduleAwarePruner(min_references=5, percentile=percentile)
     decided = {True: 0, False: 0}
     for n in range(1, 14):
         for _ in range(40):
             references = [float(r) for r in rng.choice(np.linspace(0.0, 1.0, 9), size=n)]
             value = float(rng.choice(np.linspace(-0.05, 1.05, 23))) + 0.01  # never on a bar
-            median = float(np.percentile(references, 50))  # what Optuna's MedianPruner takes
-            expected = n >= 5 and (value < median if maximize else value > median)
+            # What Optuna's PercentilePruner takes (its MedianPruner at 50): the bar keeps the
+            # best ``percentile`` % of the references.
+            bar = float(np.percentile(references, 100.0 - percentile if maximize else percentile))
+            expected = n >= 5 and (value < bar if maximize else value > bar)
             standing = _standing_of(references, value, maximize)
             assert pruner.decides(standing, value, maximize) is expected, (references, value)
             decided[expected] += 1
-    assert min(decided.values()) > 100  # both outcomes were tried many times
+    assert min(decided.values()) > 50  # both outcomes were tried many times
 
 
 def test_an_even_count_of_references_is_split_between_the_middle_two() -> None:
