@@ -279,10 +279,23 @@ def _task_section(
         if arm != PLAIN_ARM:
             lines += [
                 f"{arm} vs {DEFAULTS_ARM}: {v['wins']} wins, {v['ties']} ties, "
-                f"{v['losses']} losses.",
+                f"{v['losses']} losses.{_difference(v.get('difference'))}",
                 "",
             ]
     return lines
+
+
+def _difference(d: Mapping[str, Any] | None) -> str:
+    """The mean paired regret against the defaults and its bootstrap interval, a sentence."""
+    if not d:
+        return ""
+    apart = "holds 0: not told apart" if d["low"] <= 0.0 <= d["high"] else "excludes 0"
+    return (
+        f" Its pick's true score against the defaults' pick, paired by seed (negative: "
+        f"better): mean {d['mean']:+.4f}, "
+        f"{100 * d['level']:.0f} % bootstrap interval {d['low']:+.4f} .. {d['high']:+.4f} "
+        f"over {d['seeds']} seeds ({apart})."
+    )
 
 
 def _saved(r: Mapping[str, Any]) -> str:

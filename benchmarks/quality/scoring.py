@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from benchmarks.quality.arms import SearchRun, TrialRecord
 from benchmarks.quality.plan import BenchTask, bench_device
 from lrsearch.errors import TrainingDiverged
@@ -105,6 +107,30 @@ def regret(score: float, best: float, direction: str) -> float:
 
 def best_score(scores: Sequence[float], direction: str) -> float:
     return max(scores) if direction == "maximize" else min(scores)
+
+
+def paired_difference(
+    differences: Sequence[float], *, level: float = 0.95, draws: int = 10_000, seed: int = 0
+) -> dict[str, float | int] | None:
+    """The mean of per-seed paired differences (one arm's true score minus another's, the
+    same search seed) and its bootstrap percentile interval at ``level``: the seeds resampled
+    with replacement ``draws`` times (a fixed ``seed``, so a run renders the same figures
+    again). An interval that holds 0 does not tell the two arms apart at this many seeds.
+    None without at least 2 differences."""
+    if len(differences) < 2:
+        return None
+    values = np.asarray(differences, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(draws, len(values)))].mean(axis=1)
+    tail = 100.0 * (1.0 - level) / 2.0
+    low, high = np.percentile(means, [tail, 100.0 - tail])
+    return {
+        "mean": float(values.mean()),
+        "low": float(low),
+        "high": float(high),
+        "level": level,
+        "seeds": len(values),
+    }
 
 
 def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:

@@ -25,6 +25,7 @@ from benchmarks.quality.scoring import (
     discordant_share,
     early_final_pairs,
     early_final_rank,
+    paired_difference,
     pick,
     regret,
     schedule_score_pairs,
@@ -142,7 +143,7 @@ def _task_summary(
         "arms": arm_rows,
         "seeds": rows,
         "defaults_vs_plain": _tally(duel),
-        "versus_defaults": {arm: _tally(found) for arm, found in versus.items()},
+        "versus_defaults": {arm: _versus(found) for arm, found in versus.items()},
         "early_vs_final": _early_final(mine, bench),
         "lr_range": _lr_range(mine, bench, best),
         "separation": _separation(mine, bench),
@@ -230,6 +231,13 @@ def _tally(regrets: Sequence[float | None]) -> dict[str, int]:
         "ties": sum(r == 0 for r in known),
         "losses": sum(r > 0 for r in known),
     }
+
+
+def _versus(differences: Sequence[float | None]) -> dict[str, Any]:
+    """An arm against the defaults over the seeds both ran: wins, ties, losses, and the mean
+    difference in true score with its bootstrap interval (negative: the arm is better)."""
+    known = [d for d in differences if d is not None]
+    return {**_tally(known), "difference": paired_difference(known)}
 
 
 def _separation(mine: Sequence[Pick], bench: BenchTask) -> dict[str, Any]:
