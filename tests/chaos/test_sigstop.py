@@ -93,7 +93,11 @@ def test_a_paused_agent_loses_its_lease_and_goes_on(pg_url: str, tmp_path: Path)
             runs = agents.wait(timeout=180)
         summary = re.search(r"worker done: .* (\d+) lost", runs[0].output)
         assert summary is not None and int(summary.group(1)) == 1, runs[0].output[-2000:]
-        check_invariants(pg_url, runs, names=["paused"])
+        try:
+            check_invariants(pg_url, runs, names=["paused"])
+        except AssertionError:  # the tables say which trial was left behind, and whose
+            print(describe(pg_url, "paused"))
+            raise
     finally:
         watch.close()
 
