@@ -106,14 +106,17 @@ class Watch:
         return str(status), number, str(worker)
 
     def sessions_in_a_transaction(self) -> int:
-        """Other sessions on this database inside a transaction, waiting for their client.
+        """Other sessions on this database inside a transaction: idle in one, waiting for their
+        client, or still running a statement of one (``xact_start`` set either way).
 
-        A stopped agent's session in this state keeps its row locks for as long as it is
-        stopped (lrsearch sets no idle-in-transaction timeout).
+        A stopped agent's session in a transaction keeps its row locks for as long as it is
+        stopped (lrsearch sets no idle-in-transaction timeout). Counting only the idle ones
+        missed a session caught mid-statement: it went idle in its transaction a moment later,
+        frozen, and the other agent waited on its locks for good.
         """
         query = sa.text(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
+            "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
         )
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
