@@ -76,9 +76,6 @@ def test_a_paused_agent_loses_its_lease_and_goes_on(pg_url: str, tmp_path: Path)
                     return len(found) == 1 and found[0].state.name == "COMPLETE"
 
                 wait_for(rerun_complete, 120, f"the re-run of trial {number} to complete")
-            except AssertionError:
-                print(describe(pg_url, "paused"))
-                raise
             finally:
                 os.kill(victim.pid, signal.SIGCONT)
             rerun = next(
@@ -93,11 +90,10 @@ def test_a_paused_agent_loses_its_lease_and_goes_on(pg_url: str, tmp_path: Path)
             runs = agents.wait(timeout=180)
         summary = re.search(r"worker done: .* (\d+) lost", runs[0].output)
         assert summary is not None and int(summary.group(1)) == 1, runs[0].output[-2000:]
-        try:
-            check_invariants(pg_url, runs, names=["paused"])
-        except AssertionError:  # the tables say which trial was left behind, and whose
-            print(describe(pg_url, "paused"))
-            raise
+        check_invariants(pg_url, runs, names=["paused"])
+    except AssertionError:  # any failed check: the tables say which trial, and whose lease
+        print(describe(pg_url, "paused"))
+        raise
     finally:
         watch.close()
 
